@@ -90,7 +90,8 @@ public sealed class MemoryStore : IDisposable
     /// <summary>
     /// Many small updates packed into as few transactions as the limits allow (≤ <see cref="StoreOptions.MaxChangesPerTransaction"/>
     /// changes and ≤ <see cref="StoreOptions.MaxTransactionBytes"/> each). Each <see cref="Batch.UpdateAsync"/> callback
-    /// is atomic; different callbacks may land in different transactions. Returns the number of transactions committed.
+    /// is atomic; different callbacks may land in different transactions. If <paramref name="work"/> throws, the callbacks
+    /// that completed are committed before the exception propagates. Returns the number of transactions committed.
     /// </summary>
     public async ValueTask<int> BatchAsync(Func<Batch, ValueTask> work, CancellationToken cancellationToken = default)
     {
@@ -99,7 +100,17 @@ public sealed class MemoryStore : IDisposable
         var batch = new Batch(this, cancellationToken);
         try
         {
-            await work(batch);
+            try
+            {
+                await work(batch);
+            }
+            catch
+            {
+                // Callbacks that completed stand, as they would had the batch been cut just before the failure.
+                await FlushQuietlyAsync(batch);
+                throw;
+            }
+
             await batch.FlushAsync();
         }
         finally
@@ -108,6 +119,18 @@ public sealed class MemoryStore : IDisposable
         }
 
         return batch.Commits;
+    }
+
+    private static async ValueTask FlushQuietlyAsync(Batch batch)
+    {
+        try
+        {
+            await batch.FlushAsync();
+        }
+        catch (Exception)
+        {
+            // The caller's exception is the one to report; an open transaction that could not commit is dropped.
+        }
     }
 
     /// <summary>Subscribes to events of transactions committed from now on.</summary>
