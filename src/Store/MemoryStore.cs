@@ -242,12 +242,7 @@ public sealed class MemoryStore : IDisposable
             return;
         }
 
-        var actions = new StoreAction[changes.Count];
-        for (var i = 0; i < actions.Length; i++)
-        {
-            actions[i] = changes[i].Action;
-        }
-
+        var actions = ActionsOf(changes);
         var committed = false;
         await _proposer.ProposeAsync(actions, index =>
         {
@@ -292,19 +287,24 @@ public sealed class MemoryStore : IDisposable
             {
                 // Another committed entry was applied while this one was in flight: apply ours after it, exactly as a
                 // follower applies the log, so every manager ends in the same state.
-                var actions = new StoreAction[changes.Count];
-                for (var i = 0; i < actions.Length; i++)
-                {
-                    actions[i] = changes[i].Action;
-                }
-
-                root = ApplyLocked(root, actions, version, events);
+                root = ApplyLocked(root, ActionsOf(changes), version, events);
                 tx.Base = null;
             }
 
             Volatile.Write(ref _root, root);
             _watchers.Publish(events, version);
         }
+    }
+
+    private static StoreAction[] ActionsOf(List<Change> changes)
+    {
+        var actions = new StoreAction[changes.Count];
+        for (var i = 0; i < actions.Length; i++)
+        {
+            actions[i] = changes[i].Action;
+        }
+
+        return actions;
     }
 
     private static StoreRoot ApplyLocked(StoreRoot root, IReadOnlyList<StoreAction> actions, ulong version, List<StoreEvent> events)
