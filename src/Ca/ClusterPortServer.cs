@@ -1,0 +1,154 @@
+using System.Net;
+using ServiceDescriptor = Google.Protobuf.Reflection.ServiceDescriptor;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Shoal.Ca.Authorization;
+using Shoal.Ca.Tls;
+
+namespace Shoal.Ca;
+
+/// <summary>
+/// The cluster port: one Kestrel HTTP/2 listener, TLS only, serving gRPC services whose every method is authorized by
+/// the roles its proto declares. There is no plaintext variant. A connection without a client certificate reaches the
+/// bootstrap methods of the CA and nothing else.
+/// </summary>
+public sealed class ClusterPortServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private ClusterPortServer(WebApplication app, MethodAuthorizationTable table)
+    {
+        _app = app;
+        Table = table;
+    }
+
+    /// <summary>The authorization table the port enforces.</summary>
+    public MethodAuthorizationTable Table { get; }
+
+    /// <summary>The services of the running application (for the composition root and tests).</summary>
+    public IServiceProvider Services => _app.Services;
+
+    /// <summary>The address the port listens on, with the port the OS chose when 0 was asked.</summary>
+    public Uri Address
+    {
+        get
+        {
+            var addresses = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
+            return new Uri(addresses.First());
+        }
+    }
+
+    /// <summary>host:port of <see cref="Address"/>.</summary>
+    public string HostPort => $"{Address.Host}:{Address.Port}";
+
+    /// <summary>
+    /// Builds and starts the port on <paramref name="endpoint"/>. <paramref name="configure"/> registers the gRPC
+    /// services: each one through <see cref="ClusterPortBuilder.MapService{TService}"/>, so that no method is served
+    /// without being in the authorization table.
+    /// </summary>
+    public static async Task<ClusterPortServer> StartAsync(
+        IPEndPoint endpoint,
+        NodeSecurity security,
+        IRemovedNodes removedNodes,
+        Action<ClusterPortBuilder> configure,
+        ILoggerFactory? loggerFactory = null,
+        CancellationToken cancellationToken = default)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        if (loggerFactory is not null)
+        {
+            builder.Services.AddSingleton(loggerFactory);
+        }
+
+        var port = new ClusterPortBuilder(builder.Services);
+        configure(port);
+        var table = MethodAuthorizationTable.FromServices(port.Descriptors);
+
+        builder.Services.AddSingleton(security);
+        builder.Services.AddSingleton(removedNodes);
+        builder.Services.AddSingleton(table);
+        var authenticator = new PeerAuthenticator(security, removedNodes, loggerFactory?.CreateLogger<PeerAuthenticator>());
+        builder.Services.AddSingleton(authenticator);
+        builder.Services.AddGrpc(options =>
+        {
+            options.Interceptors.Add<RoleAuthorizationInterceptor>();
+            options.EnableDetailedErrors = false;
+        });
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Listen(endpoint, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2;
+                listen.UseHttps(new TlsHandshakeCallbackOptions
+                {
+                    OnConnection = _ => ValueTask.FromResult(ClusterTls.ServerOptions(security, authenticator)),
+                    HandshakeTimeout = TimeSpan.FromSeconds(10),
+                });
+            });
+        });
+
+        var app = builder.Build();
+        app.Use(async (context, next) =>
+        {
+            // The gate: without a client certificate only bootstrap methods pass, whatever is mapped.
+            if (context.Connection.ClientCertificate is null && !table.IsBootstrap(context.Request.Path.Value ?? string.Empty))
+            {
+                context.Response.StatusCode = StatusCodes.Status200OK;
+                context.Response.ContentType = "application/grpc";
+                context.Response.Headers["grpc-status"] = ((int)Grpc.Core.StatusCode.Unauthenticated).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                context.Response.Headers["grpc-message"] = "this method needs a client certificate from the swarm's CA";
+                return;
+            }
+
+            await next(context).ConfigureAwait(false);
+        });
+        foreach (var map in port.Mappings)
+        {
+            map(app);
+        }
+
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        return new ClusterPortServer(app, table);
+    }
+
+    /// <summary>Stops the listener, letting calls in flight finish within the host's shutdown timeout.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync().ConfigureAwait(false);
+        await _app.DisposeAsync().ConfigureAwait(false);
+    }
+}
+
+/// <summary>Registers the gRPC services of a cluster port with their descriptors (for the authorization table).</summary>
+public sealed class ClusterPortBuilder
+{
+    private readonly List<ServiceDescriptor> _descriptors = [];
+    private readonly List<Action<WebApplication>> _mappings = [];
+
+    internal ClusterPortBuilder(IServiceCollection services) => Services = services;
+
+    /// <summary>The port's services, for the dependencies of the gRPC services.</summary>
+    public IServiceCollection Services { get; }
+
+    internal IReadOnlyList<ServiceDescriptor> Descriptors => _descriptors;
+
+    internal IReadOnlyList<Action<WebApplication>> Mappings => _mappings;
+
+    /// <summary>Serves <typeparamref name="TService"/>, whose methods <paramref name="descriptor"/> describes.</summary>
+    public ClusterPortBuilder MapService<TService>(ServiceDescriptor descriptor)
+        where TService : class
+    {
+        _descriptors.Add(descriptor);
+        _mappings.Add(app => app.MapGrpcService<TService>());
+        return this;
+    }
+}
