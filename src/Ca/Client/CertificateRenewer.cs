@@ -26,6 +26,7 @@ public sealed partial class CertificateRenewer
     private static readonly TimeSpan FirstRetry = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan LastRetry = TimeSpan.FromHours(1);
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan MaxWait = TimeSpan.FromDays(1);
 
     private readonly NodeSecurity _security;
     private readonly CertificateDirectory? _directory;
@@ -67,49 +68,63 @@ public sealed partial class CertificateRenewer
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         var failures = 0;
-        var due = RenewalTime(_security.Current, _random.NextDouble());
-        while (!cancellationToken.IsCancellationRequested)
+        var renewAt = RenewalTime(_security.Current, _random.NextDouble());
+        LogScheduled(_logger, renewAt);
+        while (true)
         {
-            var wait = failures == 0 ? due - _time.GetUtcNow() : Backoff(failures);
+            cancellationToken.ThrowIfCancellationRequested();
+            var wait = renewAt - _time.GetUtcNow();
             if (wait > TimeSpan.Zero)
             {
-                var when = _time.GetUtcNow() + wait;
-                LogScheduled(_logger, when);
-
-                var signal = Volatile.Read(ref _wake);
-                using var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                var delay = Task.Delay(wait, _time, waiting.Token);
-                await Task.WhenAny(delay, signal.Task.WaitAsync(cancellationToken)).ConfigureAwait(false);
-                await waiting.CancelAsync().ConfigureAwait(false);
-                if (signal.Task.IsCompleted)
+                // Timers take at most ~49 days; a 90-day certificate renews later than that, so wait in steps.
+                var woken = await WaitAsync(wait < MaxWait ? wait : MaxWait, cancellationToken).ConfigureAwait(false);
+                if (!woken && _time.GetUtcNow() < renewAt)
                 {
-                    Interlocked.CompareExchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), signal);
+                    continue;
                 }
-
-                try
-                {
-                    await delay.ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    // Woken before the time, or stopping.
-                }
-
-                cancellationToken.ThrowIfCancellationRequested();
             }
 
             try
             {
                 var renewed = await RenewAsync(cancellationToken).ConfigureAwait(false);
                 failures = 0;
-                due = RenewalTime(renewed, _random.NextDouble());
+                renewAt = RenewalTime(renewed, _random.NextDouble());
+                LogScheduled(_logger, renewAt);
             }
             catch (Exception e) when (e is RpcException or RenewalException && !cancellationToken.IsCancellationRequested)
             {
                 failures++;
-                LogFailed(_logger, failures, Backoff(failures), e.Message);
+                var retry = Backoff(failures);
+                renewAt = _time.GetUtcNow() + retry;
+                LogFailed(_logger, failures, retry, e.Message);
             }
         }
+    }
+
+    /// <summary>Waits for <paramref name="wait"/> or a <see cref="RenewSoon"/>; true when woken by the latter.</summary>
+    private async Task<bool> WaitAsync(TimeSpan wait, CancellationToken cancellationToken)
+    {
+        var signal = Volatile.Read(ref _wake);
+        using var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var delay = Task.Delay(wait, _time, waiting.Token);
+        await Task.WhenAny(delay, signal.Task).ConfigureAwait(false);
+        await waiting.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await delay.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+
+        if (!signal.Task.IsCompleted)
+        {
+            return false;
+        }
+
+        Interlocked.CompareExchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), signal);
+        return true;
     }
 
     /// <summary>Renews once, now: a new key, a CSR signed by it, the certificate the CA issues for it.</summary>
