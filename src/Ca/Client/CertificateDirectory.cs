@@ -50,6 +50,11 @@ public sealed class CertificateDirectory(string path)
     /// <exception cref="System.Security.Cryptography.CryptographicException">The files do not belong together.</exception>
     public NodeCredentials? Load()
     {
+        if (!Directory.Exists(Path))
+        {
+            return null;
+        }
+
         RecoverInterruptedSave();
         if (!Exists)
         {
