@@ -6,6 +6,8 @@ using Microsoft.Extensions.Time.Testing;
 using Shoal.Api;
 using Shoal.Ca.Certificates;
 using Shoal.Ca.Client;
+using Shoal.Ca.Tls;
+using Grpc.Net.Client;
 using Shoal.Ca.Tests.Probe;
 
 namespace Shoal.Ca.Tests;
@@ -147,7 +149,9 @@ public sealed class ClusterPortTests
     {
         await using var port = await ManagerPort.StartAsync();
         var stranger = port.Issue(NodeRole.Manager, clusterId: "someothercluster", record: false);
-        using var channel = port.Channel(stranger);
+        // The client side accepts the port's manager, so that only the server's check can refuse.
+        var ssl = ClusterTls.ClientOptions(new NodeSecurity(stranger), () => stranger.RootCa, port.Cluster.Id, TimeProvider.System);
+        using var channel = GrpcChannel.ForAddress($"https://{port.HostPort}", new GrpcChannelOptions { HttpHandler = new SocketsHttpHandler { SslOptions = ssl } });
 
         var e = await Assert.ThrowsAsync<RpcException>(() => new Probe.Probe.ProbeClient(channel).AnyMemberAsync(new Empty()).ResponseAsync);
 

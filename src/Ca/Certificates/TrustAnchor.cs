@@ -6,6 +6,20 @@ namespace Shoal.Ca.Certificates;
 /// <summary>Chain validation against the swarm's root CA only (custom root trust), never the OS store.</summary>
 public static class TrustAnchor
 {
+    /// <summary>A chain policy that trusts <paramref name="root"/> and nothing else, checked at <paramref name="at"/>.</summary>
+    public static X509ChainPolicy Policy(X509Certificate2 root, DateTimeOffset at)
+    {
+        var policy = new X509ChainPolicy
+        {
+            TrustMode = X509ChainTrustMode.CustomRootTrust,
+            RevocationMode = X509RevocationMode.NoCheck,
+            VerificationTime = at.UtcDateTime,
+            DisableCertificateDownloads = true,
+        };
+        policy.CustomTrustStore.Add(root);
+        return policy;
+    }
+
     /// <summary>
     /// Whether <paramref name="certificate"/> chains to <paramref name="root"/> and is valid at <paramref name="at"/>;
     /// the error names the first problem found.
@@ -24,12 +38,7 @@ public static class TrustAnchor
             return false;
         }
 
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.Add(root);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.VerificationTime = at.UtcDateTime;
-        chain.ChainPolicy.DisableCertificateDownloads = true;
+        using var chain = new X509Chain { ChainPolicy = Policy(root, at) };
         if (chain.Build(certificate))
         {
             // The chain must end at our root, and the leaf must not be the root itself.

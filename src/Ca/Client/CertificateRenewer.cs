@@ -27,6 +27,7 @@ public sealed partial class CertificateRenewer
     private static readonly TimeSpan LastRetry = TimeSpan.FromHours(1);
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan MaxWait = TimeSpan.FromDays(1);
+    private static readonly TimeSpan MinimumInterval = TimeSpan.FromMinutes(1);
 
     private readonly NodeSecurity _security;
     private readonly CertificateDirectory? _directory;
@@ -89,9 +90,21 @@ public sealed partial class CertificateRenewer
                 var renewed = await RenewAsync(cancellationToken).ConfigureAwait(false);
                 failures = 0;
                 renewAt = RenewalTime(renewed, _random.NextDouble());
+                var now = _time.GetUtcNow();
+                if (renewAt < now + MinimumInterval)
+                {
+                    // Our clock is ahead of the CA's (or the validity is tiny): never renew in a tight loop.
+                    LogClockSkew(_logger, renewed.NotBefore, renewed.NotAfter, now);
+                    renewAt = now + MinimumInterval;
+                }
+
                 LogScheduled(_logger, renewAt);
             }
-            catch (Exception e) when (e is RpcException or RenewalException && !cancellationToken.IsCancellationRequested)
+            catch (RpcException) when (cancellationToken.IsCancellationRequested)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+            catch (Exception e) when (e is RpcException or RenewalException)
             {
                 failures++;
                 var retry = Backoff(failures);
@@ -207,6 +220,9 @@ public sealed partial class CertificateRenewer
 
     [LoggerMessage(EventId = 3041, Level = LogLevel.Information, Message = "Renewed the node certificate as {Role}; valid until {NotAfter}")]
     private static partial void LogRenewed(ILogger logger, NodeRole role, DateTimeOffset notAfter);
+
+    [LoggerMessage(EventId = 3043, Level = LogLevel.Warning, Message = "The renewed certificate (valid {NotBefore} to {NotAfter}) is already due for renewal at {Now}: is this node's clock ahead of the managers'?")]
+    private static partial void LogClockSkew(ILogger logger, DateTimeOffset notBefore, DateTimeOffset notAfter, DateTimeOffset now);
 
     [LoggerMessage(EventId = 3042, Level = LogLevel.Warning, Message = "Certificate renewal failed ({Failures} in a row), retrying in {Retry}: {Reason}")]
     private static partial void LogFailed(ILogger logger, int failures, TimeSpan retry, string reason);

@@ -36,8 +36,12 @@ public static class ClusterTls
     {
         ServerCertificateContext = security.ServerCertificateContext,
         ClientCertificateRequired = true,
-        RemoteCertificateValidationCallback = (_, certificate, _, _) =>
-            certificate is null || authenticator.ValidateHandshake(certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData())),
+        // The handshake builds the client's chain against our root only, once; the callback adds the swarm checks.
+        CertificateChainPolicy = TrustAnchor.Policy(security.Current.RootCa, security.TimeProvider.GetUtcNow()),
+        RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+            certificate is null || authenticator.ValidateHandshake(
+                certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()),
+                chainValid: (errors & SslPolicyErrors.RemoteCertificateChainErrors) == 0),
         EnabledSslProtocols = Protocols,
         CipherSuitesPolicy = CipherSuites,
         CertificateRevocationCheckMode = X509RevocationMode.NoCheck,

@@ -15,10 +15,15 @@ public sealed partial class PeerAuthenticator(NodeSecurity security, IRemovedNod
 {
     private readonly ILogger _logger = logger ?? NullLogger<PeerAuthenticator>.Instance;
 
-    /// <summary>The TLS handshake check for a presented client certificate; the reason of a refusal is logged.</summary>
-    public bool ValidateHandshake(X509Certificate2 certificate)
+    /// <summary>
+    /// The TLS handshake check for a presented client certificate; the reason of a refusal is logged.
+    /// <paramref name="chainValid"/> says the handshake already built the chain against our root only and found it
+    /// good, so it is not built again; otherwise it is (and on a failure, only to say why).
+    /// </summary>
+    public bool ValidateHandshake(X509Certificate2 certificate, bool chainValid = false)
     {
-        if (!TrustAnchor.ChainsTo(certificate, security.Current.RootCa, security.TimeProvider.GetUtcNow(), out var error))
+        string? error;
+        if (!chainValid && !TrustAnchor.ChainsTo(certificate, security.Current.RootCa, security.TimeProvider.GetUtcNow(), out error))
         {
             LogRefused(_logger, certificate.Subject, error);
             return false;
