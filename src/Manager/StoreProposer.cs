@@ -1,0 +1,75 @@
+using Google.Protobuf;
+using Shoal.Api;
+using Shoal.Raft;
+using Shoal.Store;
+
+namespace Shoal.Manager;
+
+/// <summary>
+/// The glue between the store and Raft (the store knows nothing of Raft, nor Raft of the store). A store write
+/// becomes one Raft entry holding its <see cref="StoreTransaction"/>; the transaction is published when the entry is
+/// applied, at the entry's index as the store version. Entries proposed elsewhere (on another leader, or here
+/// before a failover) are applied as they commit, so every manager's store is the same at the same index.
+/// </summary>
+public sealed class StoreProposer : IProposer, IRaftStateMachine
+{
+    private MemoryStore? _store;
+    private RaftNode? _raft;
+
+    /// <summary>The store this proposer serves (set once, right after the store is made with this proposer).</summary>
+    public MemoryStore Store => _store ?? throw new InvalidOperationException("the store is not attached yet");
+
+    /// <summary>The Raft member the store writes go through.</summary>
+    public RaftNode Raft => _raft ?? throw new InvalidOperationException("the Raft member is not attached yet");
+
+    /// <summary>Makes a store whose writes go through this proposer.</summary>
+    public MemoryStore CreateStore(TimeProvider? timeProvider = null, StoreOptions? options = null)
+    {
+        if (_store is not null)
+        {
+            throw new InvalidOperationException("this proposer already has a store");
+        }
+
+        _store = new MemoryStore(this, timeProvider, options);
+        return _store;
+    }
+
+    /// <summary>Attaches the Raft member, once started with this object as its state machine.</summary>
+    public void Attach(RaftNode raft)
+    {
+        if (_raft is not null)
+        {
+            throw new InvalidOperationException("this proposer already has a Raft member");
+        }
+
+        _raft = raft;
+    }
+
+    /// <inheritdoc/>
+    /// <exception cref="Core.NotLeaderException">This manager is not the leader (the exception names it).</exception>
+    /// <exception cref="LeadershipLostException">Leadership was lost before the write committed.</exception>
+    public async ValueTask ProposeAsync(IReadOnlyList<StoreAction> actions, Action<ulong> onCommitted, CancellationToken cancellationToken)
+    {
+        var transaction = new StoreTransaction();
+        transaction.Actions.AddRange(actions);
+        var data = transaction.ToByteString(); // serialized before the first await, as the contract asks
+        await Raft.ProposeAsync(data, onCommitted, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public void Apply(ulong index, ReadOnlyMemory<byte> data)
+    {
+        var transaction = StoreTransaction.Parser.ParseFrom(data.Span);
+        Store.ApplyStoreActions(transaction.Actions, index);
+    }
+
+    /// <inheritdoc/>
+    public Func<byte[]> CaptureSnapshot()
+    {
+        var view = Store.View();
+        return () => MemoryStore.Save(view).ToByteArray();
+    }
+
+    /// <inheritdoc/>
+    public void Restore(ReadOnlyMemory<byte> data, ulong index) => Store.Restore(StoreSnapshot.Parser.ParseFrom(data.Span));
+}
