@@ -120,10 +120,12 @@ public sealed class ClusterPortServer : IAsyncDisposable
         return new ClusterPortServer(app, table);
     }
 
-    /// <summary>Stops the listener, letting calls in flight finish within the host's shutdown timeout.</summary>
+    /// <summary>Stops the listener, letting calls in flight finish for up to two seconds.</summary>
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync().ConfigureAwait(false);
+        // Long-lived streams (Raft, sessions) never finish by themselves: give calls a moment, then cut them.
+        using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        await _app.StopAsync(grace.Token).ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
     }
 }

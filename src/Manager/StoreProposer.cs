@@ -11,7 +11,7 @@ namespace Shoal.Manager;
 /// applied, at the entry's index as the store version. Entries proposed elsewhere (on another leader, or here
 /// before a failover) are applied as they commit, so every manager's store is the same at the same index.
 /// </summary>
-public sealed class StoreProposer : IProposer, IRaftStateMachine
+public sealed class StoreProposer : IProposer, IRaftStateMachine, IDisposable
 {
     private MemoryStore? _store;
     private RaftNode? _raft;
@@ -46,7 +46,7 @@ public sealed class StoreProposer : IProposer, IRaftStateMachine
     }
 
     /// <inheritdoc/>
-    /// <exception cref="Core.NotLeaderException">This manager is not the leader (the exception names it).</exception>
+    /// <exception cref="Raft.Core.NotLeaderException">This manager is not the leader (the exception names it).</exception>
     /// <exception cref="LeadershipLostException">Leadership was lost before the write committed.</exception>
     public async ValueTask ProposeAsync(IReadOnlyList<StoreAction> actions, Action<ulong> onCommitted, CancellationToken cancellationToken)
     {
@@ -69,6 +69,9 @@ public sealed class StoreProposer : IProposer, IRaftStateMachine
         var view = Store.View();
         return () => MemoryStore.Save(view).ToByteArray();
     }
+
+    /// <summary>Disposes the store this proposer made.</summary>
+    public void Dispose() => _store?.Dispose();
 
     /// <inheritdoc/>
     public void Restore(ReadOnlyMemory<byte> data, ulong index) => Store.Restore(StoreSnapshot.Parser.ParseFrom(data.Span));

@@ -96,7 +96,7 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
         loggerFactory ??= NullLoggerFactory.Instance;
         var logger = loggerFactory.CreateLogger<RaftNode>();
         DurableFiles.CreatePrivateDirectory(options.Directory);
-        var snapshots = new SnapshotStore(Path.Combine(options.Directory, "snap"), options.KeepSnapshots, loggerFactory.CreateLogger<SnapshotStore>());
+        var snapshots = new SnapshotStore(Path.Combine(options.Directory, "snap"), options.KeepSnapshots, loggerFactory.CreateLogger<SnapshotStore>(), options.Protector);
         var wal = WriteAheadLog.Open(
             Path.Combine(options.Directory, "wal"),
             new WalOptions { SegmentSize = options.SegmentSize, Protector = options.Protector, Fsync = options.Fsync },
@@ -295,7 +295,7 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
         return result.Task.WaitAsync(cancellationToken);
     }
 
-    private Task ChangeMembershipAsync(RaftConfChange change, CancellationToken cancellationToken)
+    private Task<ulong> ChangeMembershipAsync(RaftConfChange change, CancellationToken cancellationToken)
     {
         var pending = new PendingProposal(null);
         Post(() =>
@@ -341,7 +341,7 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
             return;
         }
 
-        Post(() =>
+        _commands.Writer.TryWrite(() =>
         {
             Interlocked.Decrement(ref _inboxCount);
             if (message.To == Id)
@@ -351,9 +351,9 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
         });
     }
 
-    void IRaftMessageSink.ReportUnreachable(ulong raftId) => Post(() => _core.ReportUnreachable(raftId));
+    void IRaftMessageSink.ReportUnreachable(ulong raftId) => _commands.Writer.TryWrite(() => _core.ReportUnreachable(raftId));
 
-    void IRaftMessageSink.ReportSnapshot(ulong raftId, bool failed) => Post(() => _core.ReportSnapshot(raftId, failed));
+    void IRaftMessageSink.ReportSnapshot(ulong raftId, bool failed) => _commands.Writer.TryWrite(() => _core.ReportSnapshot(raftId, failed));
 
     // ------------------------------------------------------------------------------------------------------------
     // The loop

@@ -1,5 +1,5 @@
 using System.Net;
-using Microsoft.Extensions.DependencyInjection;
+using Google.Protobuf;
 using Shoal.Api;
 using Shoal.Api.Naming;
 using Shoal.Ca;

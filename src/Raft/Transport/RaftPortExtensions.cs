@@ -1,5 +1,4 @@
 using Microsoft.Extensions.DependencyInjection;
-using Shoal.Api;
 using Shoal.Ca;
 
 namespace Shoal.Raft.Transport;
