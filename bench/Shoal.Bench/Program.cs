@@ -27,7 +27,8 @@ switch (args[0])
     {
         var seconds = int.Parse(Option("--seconds", "10"), CultureInfo.InvariantCulture);
         var root = Directory.CreateTempSubdirectory("shoal-bench-raft-").FullName;
-        await using var group = await RaftGroup.StartAsync(3, root);
+        var verbose = args.Contains("--verbose");
+        await using var group = await RaftGroup.StartAsync(3, root, new RaftGroupOptions { LogLevel = verbose ? "Information" : "Warning" }, verbose ? Console.Error.WriteLine : null);
         var leader = await group.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
         Console.WriteLine($"3 managers (processes), mutual TLS on loopback, WAL fsync on every Ready; 200-byte entries proposed on the leader; {seconds} s per row");
         Console.WriteLine("| writers | commits | commits/s | p50 ms | p99 ms |");

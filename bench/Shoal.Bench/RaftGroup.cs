@@ -294,7 +294,11 @@ public sealed class RaftMemberHandle : IDisposable
     public async Task<ThroughputView> ThroughputAsync(int writers, int seconds, int size)
     {
         using var response = await Control.PostAsync($"/throughput?writers={writers}&seconds={seconds}&size={size}", null);
-        response.EnsureSuccessStatusCode();
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"member {RaftId}: {await response.Content.ReadAsStringAsync()}");
+        }
+
         return (await response.Content.ReadFromJsonAsync<ThroughputView>())!;
     }
 

@@ -82,7 +82,17 @@ internal static class RaftMemberProcess
             await raft.AddMemberAsync(member);
             return Results.Ok();
         });
-        app.MapPost("/throughput", async (int writers, int seconds, int size) => Results.Json(await ThroughputAsync(raft, writers, seconds, size)));
+        app.MapPost("/throughput", async (int writers, int seconds, int size) =>
+        {
+            try
+            {
+                return Results.Json(await ThroughputAsync(raft, writers, seconds, size));
+            }
+            catch (Exception e)
+            {
+                return Results.Problem(e.ToString());
+            }
+        });
         await app.StartAsync();
         Console.WriteLine($"ready {args.RaftId}");
 
@@ -123,10 +133,26 @@ internal static class RaftMemberProcess
         }
     }
 
+    private static ByteString PaddedTransaction(int size)
+    {
+        // Field 15, wire type 2 (length-delimited): tag 0x7A, then a varint length, then the padding.
+        var padding = Math.Max(0, size - 3);
+        using var stream = new MemoryStream();
+        var output = new CodedOutputStream(stream);
+        output.WriteTag(15, WireFormat.WireType.LengthDelimited);
+        output.WriteBytes(ByteString.CopyFrom(new byte[padding]));
+        output.Flush();
+        var bytes = ByteString.CopyFrom(stream.ToArray());
+        StoreTransaction.Parser.ParseFrom(bytes); // it must parse as a transaction on every member
+        return bytes;
+    }
+
     /// <summary>Raw Raft entries of <paramref name="size"/> bytes proposed here by concurrent writers for a while.</summary>
     private static async Task<ThroughputReply> ThroughputAsync(RaftNode raft, int writers, int seconds, int size)
     {
-        var payload = ByteString.CopyFrom(new byte[size]);
+        // An empty store transaction padded with an unknown field to the size asked: every member applies it as a
+        // no-op write, as it would a real one.
+        var payload = PaddedTransaction(size);
         var latencies = new List<double>[writers];
         var stopAt = Stopwatch.GetTimestamp() + (long)(seconds * (double)Stopwatch.Frequency);
         var started = Stopwatch.GetTimestamp();

@@ -428,15 +428,32 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
             await _wal.SaveSnapshotMarkerAsync(snapshot.Metadata, replacesLog: true, _stopping.Token).ConfigureAwait(false);
         }
 
+        // A leader's appends and heartbeats may go out before its own write: it counts itself only once persisted
+        // (Raft thesis §10.2.1). Everything else (votes, acknowledgements) waits for the fsync.
+        var early = _core.Role == RaftRole.Leader;
+        if (early)
+        {
+            foreach (var message in ready.Messages)
+            {
+                if (message.Type is RaftMessageType.RaftMsgApp or RaftMessageType.RaftMsgHeartbeat)
+                {
+                    _transport!.Send(message);
+                }
+            }
+        }
+
         if (ready.HardState is not null || ready.Entries.Count > 0)
         {
-            await _wal.SaveAsync(ready.HardState, ready.Entries, _stopping.Token).ConfigureAwait(false);
+            await _wal.SaveAsync(ready.HardState, ready.Entries, ready.MustSync, _stopping.Token).ConfigureAwait(false);
         }
 
         // 2. Send.
         foreach (var message in ready.Messages)
         {
-            _transport!.Send(message);
+            if (!early || message.Type is not (RaftMessageType.RaftMsgApp or RaftMessageType.RaftMsgHeartbeat))
+            {
+                _transport!.Send(message);
+            }
         }
 
         // 3. Apply.

@@ -11,7 +11,7 @@ namespace Shoal.Raft.Storage;
 /// proposals costs one fsync (group commit). On open, a torn final write is cut away; any other damage stops the
 /// member with a <see cref="WalCorruptionException"/> naming the file and offset.
 /// <para>
-/// Not thread-safe: one driver loop calls <see cref="SaveAsync"/>, <see cref="SaveSnapshotMarkerAsync(RaftSnapshotMetadata, bool, CancellationToken)"/>
+/// Not thread-safe: one driver loop calls <see cref="SaveAsync(RaftHardState?, IReadOnlyList{RaftEntry}, CancellationToken)"/>, <see cref="SaveSnapshotMarkerAsync(RaftSnapshotMetadata, bool, CancellationToken)"/>
 /// and <see cref="ReleaseTo"/>, one call at a time; an overlapping call throws <see cref="InvalidOperationException"/>.
 /// Writes and fsyncs run on the calling thread (there is no asynchronous fsync); the returned tasks are complete.
 /// After a failed write or fsync the log refuses all further writes: what reached the disk is unknown, and only a
@@ -65,6 +65,15 @@ public sealed partial class WriteAheadLog : IAsyncDisposable
     /// below the end replaces the log from there on (a new leader's suffix). Nothing to write costs nothing.
     /// </summary>
     public ValueTask SaveAsync(RaftHardState? hardState, IReadOnlyList<RaftEntry> entries, CancellationToken cancellationToken = default)
+        => SaveAsync(hardState, entries, sync: true, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="SaveAsync(RaftHardState?, IReadOnlyList{RaftEntry}, CancellationToken)"/>, but with
+    /// <paramref name="sync"/> false the write is not fsynced: for what may be lost in a crash without harm (a hard
+    /// state whose only change is the commit index, which the member learns again). The next synced write makes it
+    /// durable too.
+    /// </summary>
+    public ValueTask SaveAsync(RaftHardState? hardState, IReadOnlyList<RaftEntry> entries, bool sync, CancellationToken cancellationToken = default)
     {
         try
         {
@@ -73,7 +82,7 @@ public sealed partial class WriteAheadLog : IAsyncDisposable
             Enter();
             try
             {
-                Save(hardState, entries);
+                Save(hardState, entries, sync);
             }
             finally
             {
@@ -169,7 +178,7 @@ public sealed partial class WriteAheadLog : IAsyncDisposable
         return ValueTask.CompletedTask;
     }
 
-    private void Save(RaftHardState? hardState, IReadOnlyList<RaftEntry> entries)
+    private void Save(RaftHardState? hardState, IReadOnlyList<RaftEntry> entries, bool sync)
     {
         var writeHardState = hardState is not null && !hardState.Equals(_hardState);
         if (!writeHardState && entries.Count == 0)
@@ -191,7 +200,7 @@ public sealed partial class WriteAheadLog : IAsyncDisposable
         }
 
         var firstIndex = entries.Count > 0 ? entries[0].Index : LastIndex + 1;
-        Append(firstIndex);
+        Append(firstIndex, sync);
         if (entries.Count > 0)
         {
             LastIndex = entries[^1].Index;
@@ -213,7 +222,7 @@ public sealed partial class WriteAheadLog : IAsyncDisposable
 
         _batch.ResetWrittenCount();
         WalFormat.AppendRecord(_batch, replacesLog ? WalRecordType.LogReplacedBySnapshot : WalRecordType.SnapshotMarker, metadata, _protector);
-        Append(LastIndex + 1);
+        Append(LastIndex + 1, sync: true);
         _marker = metadata.Clone();
         SnapshotIndex = metadata.Index;
         LastIndex = replacesLog ? metadata.Index : Math.Max(LastIndex, metadata.Index);
@@ -243,7 +252,7 @@ public sealed partial class WriteAheadLog : IAsyncDisposable
     }
 
     /// <summary>Writes the batch, in a new segment when it would take the active one past the segment size, and fsyncs.</summary>
-    private void Append(ulong firstIndex)
+    private void Append(ulong firstIndex, bool sync)
     {
         try
         {
@@ -255,7 +264,7 @@ public sealed partial class WriteAheadLog : IAsyncDisposable
             else
             {
                 RandomAccess.Write(_active, batch.Span, _activeLength);
-                if (_options.Fsync)
+                if (_options.Fsync && sync)
                 {
                     RandomAccess.FlushToDisk(_active);
                 }
