@@ -233,7 +233,10 @@ public sealed partial class RaftCore
                 pr.ProbeSent = false;
                 if (pr.State == ProgressState.Replicate && pr.Inflights.Full)
                 {
-                    pr.Inflights.FreeLE(pr.Match);
+                    // The member is reachable: let one more append go. If those in flight were lost, the member
+                    // refuses it and we probe back to where the logs match (freeing only what it acknowledged would
+                    // free nothing then, and the window would stay full for good).
+                    pr.Inflights.FreeFirstOne();
                 }
 
                 if (pr.Match < _log.LastIndex)
