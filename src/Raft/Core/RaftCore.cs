@@ -28,6 +28,7 @@ public sealed partial class RaftCore
     private readonly List<RaftMessage> _pendingReadIndex = [];
     private readonly List<RaftMessage> _messages = [];
     private readonly List<ReadState> _readStates = [];
+    private readonly List<RaftMember> _founders = [];
 
     private RaftHardState _persistedHardState;
     private SoftState _lastSoftState;
@@ -39,7 +40,8 @@ public sealed partial class RaftCore
 
     /// <summary>
     /// Creates the core from what the member persisted: its hard state, the last snapshot's metadata (compaction
-    /// point and membership) and the entries after it. A new member has all of them empty.
+    /// point and membership) and the entries after it. The founding members of a new group have only the membership
+    /// (metadata at index 0); a member that joins an existing group has all of them empty.
     /// </summary>
     public RaftCore(RaftCoreOptions config, RaftHardState? hardState = null, RaftSnapshotMetadata? snapshot = null, IReadOnlyList<RaftEntry>? entries = null)
     {
@@ -50,6 +52,12 @@ public sealed partial class RaftCore
         foreach (var member in snapshot?.Members ?? [])
         {
             _voters.Add(member.RaftId);
+        }
+
+        if (snapshot is { Index: 0 })
+        {
+            // Bootstrap metadata: the group's founding members, which the first leader writes into the log.
+            _founders.AddRange(snapshot.Members.OrderBy(m => m.RaftId));
         }
 
         Term = hardState.Term;
@@ -430,6 +438,24 @@ public sealed partial class RaftCore
         var self = _progress[Id];
         self.BecomeReplicate();
         self.Match = _log.Stable;
+
+        if (_log.LastIndex == 0 && _founders.Count > 0)
+        {
+            // The first leader of a new group writes the founding members into the log. They are otherwise only in
+            // the bootstrap metadata of the members that founded the group: a member that joins later and
+            // replicates the log from its start would never learn them, count itself a quorum, and lead alone.
+            // Members that have the metadata apply these as no-ops; like the empty entry below, they are of the new
+            // term and commit with it.
+            _log.Append([.. _founders.Select((member, i) => new RaftEntry
+            {
+                Term = Term,
+                Index = (ulong)i + 1,
+                Type = RaftEntryType.RaftEntryConfChange,
+                Data = new RaftConfChange { Type = RaftConfChangeType.RaftConfChangeAddVoter, Member = member }.ToByteString(),
+            })]);
+            _pendingConfIndex = _log.LastIndex;
+            return;
+        }
 
         // Any conf change in the uncommitted tail may still be pending.
         _pendingConfIndex = _log.LastIndex;

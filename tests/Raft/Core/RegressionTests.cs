@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Shoal.Api;
 using Shoal.Raft.Core;
 
@@ -10,6 +11,32 @@ namespace Shoal.Raft.Tests.Core;
 public sealed class RegressionTests
 {
     private const int ElectionTick = 10;
+
+    /// <summary>
+    /// Seed 0: the founding members of a group are only in their bootstrap metadata (a snapshot at index 0), never in
+    /// the log. A member that joined later and replicated the log from index 1 learned only the members added since,
+    /// so it counted itself a quorum and was elected alone: two leaders in one term.
+    /// </summary>
+    [Fact]
+    public void AMemberThatJoinsAfterBootstrap_LearnsTheFoundingMembers_AndCannotLeadAlone()
+    {
+        var founder = new RaftCore(new RaftCoreOptions { Id = 1, Random = new Random(1) }, snapshot: Members(1));
+        var joiner = new RaftCore(new RaftCoreOptions { Id = 2, Random = new Random(2) });
+        var net = new Network([(founder, []), (joiner, [])]);
+        net.Elect(1);
+        net.Propose(1, "a");
+
+        net[1].ProposeConfChange(new RaftConfChange { Type = RaftConfChangeType.RaftConfChangeAddVoter, Member = new RaftMember { RaftId = 2 } });
+        net.Stabilize();
+        net.TickAll(1); // the leader contacts the new member with its next heartbeat
+
+        Assert.Equal(new HashSet<ulong> { 1, 2 }, net[1].Voters.ToHashSet());
+        Assert.Equal(new HashSet<ulong> { 1, 2 }, net[2].Voters.ToHashSet());
+        net.Isolate(1);
+        net.Tick(2, 3 * ElectionTick);
+        net.Stabilize();
+        Assert.NotEqual(RaftRole.Leader, net[2].Role);
+    }
 
     /// <summary>
     /// Seed 4: with every append in a follower's inflight window lost, a heartbeat response freed only the appends up
@@ -30,5 +57,12 @@ public sealed class RegressionTests
         net.TickAll(3);
 
         Assert.Equal(["a", "b"], net.Members[3].AppliedData);
+    }
+
+    private static RaftSnapshotMetadata Members(params ulong[] ids)
+    {
+        var metadata = new RaftSnapshotMetadata();
+        metadata.Members.AddRange(ids.Select(id => new RaftMember { RaftId = id, NodeId = $"node{id}" }));
+        return metadata;
     }
 }
