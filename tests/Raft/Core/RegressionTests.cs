@@ -59,6 +59,46 @@ public sealed class RegressionTests
         Assert.Equal(["a", "b"], net.Members[3].AppliedData);
     }
 
+    /// <summary>
+    /// Seed 72 (pre-vote and check-quorum off): a member away while the group replaced the other members keeps the
+    /// old membership and campaigns, raising its term, only towards members that are gone. It ignored the new
+    /// leader's appends and heartbeats (of a lower term) without answering, so nobody learned its term and it never
+    /// rejoined. §5.1: a stale request is refused with the current term, so that the sender updates itself.
+    /// </summary>
+    [Fact]
+    public void AMemberThatMissedItsWholeGroupBeingReplaced_RejoinsWithoutPreVoteOrCheckQuorum()
+    {
+        static RaftCore Core(ulong id, bool founder) =>
+            new(new RaftCoreOptions { Id = id, Random = new Random((int)id), PreVote = false, CheckQuorum = false }, snapshot: founder ? Members(1, 2, 3) : null);
+        var net = new Network([(Core(1, true), []), (Core(2, true), []), (Core(3, true), []), (Core(4, false), []), (Core(5, false), [])]);
+        net.Elect(1);
+        net.Isolate(3);
+        Change(net, 1, RaftConfChangeType.RaftConfChangeAddVoter, 4);
+        Change(net, 1, RaftConfChangeType.RaftConfChangeAddVoter, 5);
+        Change(net, 1, RaftConfChangeType.RaftConfChangeRemoveVoter, 1);
+        net.Elect(4);
+        Change(net, 4, RaftConfChangeType.RaftConfChangeRemoveVoter, 2);
+        Assert.Equal(new HashSet<ulong> { 3, 4, 5 }, net[4].Voters.ToHashSet());
+
+        // 1 and 2 are shut down; 3 comes back after campaigning on its own for a while.
+        net.Tick(3, 10 * ElectionTick);
+        net.Heal();
+        net.Isolate(1);
+        net.Isolate(2);
+        net.Propose(net.Leader!.Value, "after");
+        net.TickAll(5 * ElectionTick);
+
+        Assert.Equal(new HashSet<ulong> { 3, 4, 5 }, net[3].Voters.ToHashSet());
+        Assert.Contains("after", net.Members[3].AppliedData);
+    }
+
+    private static void Change(Network net, ulong leader, RaftConfChangeType type, ulong id)
+    {
+        net[leader].ProposeConfChange(new RaftConfChange { Type = type, Member = new RaftMember { RaftId = id } });
+        net.Stabilize();
+        net.TickAll(1);
+    }
+
     private static RaftSnapshotMetadata Members(params ulong[] ids)
     {
         var metadata = new RaftSnapshotMetadata();
