@@ -28,7 +28,6 @@ public sealed partial class RaftCore
     private readonly List<RaftMessage> _pendingReadIndex = [];
     private readonly List<RaftMessage> _messages = [];
     private readonly List<ReadState> _readStates = [];
-    private readonly List<RaftMember> _founders = [];
 
     private RaftHardState _persistedHardState;
     private SoftState _lastSoftState;
@@ -54,10 +53,22 @@ public sealed partial class RaftCore
             _voters.Add(member.RaftId);
         }
 
-        if (snapshot is { Index: 0 })
+        if (snapshot is { Index: 0, Members.Count: > 0 } && _log.LastIndex == 0 && hardState is { Term: 0, Vote: 0, Commit: 0 })
         {
-            // Bootstrap metadata: the group's founding members, which the first leader writes into the log.
-            _founders.AddRange(snapshot.Members.OrderBy(m => m.RaftId));
+            // A founding member of a new group: its log starts with the founding members, one AddVoter entry each.
+            // They are otherwise only in the founders' metadata, and a member that joins later and replicates the
+            // log from its start must learn them from the log. Every founder writes the same entries (term 0, by
+            // Raft ID), so the logs match, and they are committed; they are in effect already (the voters come from
+            // the metadata), so they count as applied. The driver persists them with the first Ready.
+            _log.Append([.. snapshot.Members.OrderBy(m => m.RaftId).Select((member, i) => new RaftEntry
+            {
+                Term = 0,
+                Index = (ulong)i + 1,
+                Type = RaftEntryType.RaftEntryConfChange,
+                Data = new RaftConfChange { Type = RaftConfChangeType.RaftConfChangeAddVoter, Member = member }.ToByteString(),
+            })]);
+            _log.CommitTo(_log.LastIndex);
+            _log.AppliedTo(_log.LastIndex);
         }
 
         Term = hardState.Term;
@@ -438,24 +449,6 @@ public sealed partial class RaftCore
         var self = _progress[Id];
         self.BecomeReplicate();
         self.Match = _log.Stable;
-
-        if (_log.LastIndex == 0 && _founders.Count > 0)
-        {
-            // The first leader of a new group writes the founding members into the log. They are otherwise only in
-            // the bootstrap metadata of the members that founded the group: a member that joins later and
-            // replicates the log from its start would never learn them, count itself a quorum, and lead alone.
-            // Members that have the metadata apply these as no-ops; like the empty entry below, they are of the new
-            // term and commit with it.
-            _log.Append([.. _founders.Select((member, i) => new RaftEntry
-            {
-                Term = Term,
-                Index = (ulong)i + 1,
-                Type = RaftEntryType.RaftEntryConfChange,
-                Data = new RaftConfChange { Type = RaftConfChangeType.RaftConfChangeAddVoter, Member = member }.ToByteString(),
-            })]);
-            _pendingConfIndex = _log.LastIndex;
-            return;
-        }
 
         // Any conf change in the uncommitted tail may still be pending.
         _pendingConfIndex = _log.LastIndex;

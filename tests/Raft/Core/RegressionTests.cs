@@ -39,6 +39,33 @@ public sealed class RegressionTests
     }
 
     /// <summary>
+    /// Seed 2794, after the fix above: the first leader wrote the founding members into the log, but one entry per
+    /// append; it was cut off after replicating only the first, and the next leader (whose log was no longer empty)
+    /// never wrote the others. A later joiner again learned too few members and led alone.
+    /// </summary>
+    [Fact]
+    public void TheFoundingMembers_SurviveTheFirstLeaderFailingMidway()
+    {
+        static RaftCore Core(ulong id, bool founder) =>
+            new(new RaftCoreOptions { Id = id, Random = new Random((int)id), MaxSizePerMessage = 1 }, snapshot: founder ? Members(1, 2, 3) : null);
+        var net = new Network([(Core(1, true), []), (Core(2, true), []), (Core(3, true), []), (Core(4, false), [])]);
+        var appends = 0;
+        using (net.DropWhere(m => m.From == 1 && m.Type == RaftMessageType.RaftMsgApp && m.Entries.Count > 0 && ++appends > 2))
+        {
+            net.Elect(1);
+        }
+
+        net.Isolate(1);
+        net.Tick(2, ElectionTick);
+        net.Tick(3, ElectionTick);
+        net.Elect(2);
+        Assert.Equal(RaftRole.Leader, net[2].Role);
+        Change(net, 2, RaftConfChangeType.RaftConfChangeAddVoter, 4);
+
+        Assert.Equal(new HashSet<ulong> { 1, 2, 3, 4 }, net[4].Voters.ToHashSet());
+    }
+
+    /// <summary>
     /// Seed 4: with every append in a follower's inflight window lost, a heartbeat response freed only the appends up
     /// to what the follower had acknowledged — none of them — so the window stayed full and the leader never sent
     /// that follower anything again.
