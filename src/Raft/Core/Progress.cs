@@ -162,6 +162,9 @@ internal sealed class Inflights(int capacity)
         }
     }
 
+    /// <summary>Frees the oldest append in flight.</summary>
+    public void FreeFirstOne() => FreeLE(_buffer[_start]);
+
     public void Reset()
     {
         _start = 0;

@@ -86,10 +86,11 @@ public sealed partial class RaftCore
 
     private void StepLowerTerm(RaftMessage m)
     {
-        if ((_config.CheckQuorum || _config.PreVote) && m.Type is RaftMessageType.RaftMsgHeartbeat or RaftMessageType.RaftMsgApp)
+        if (m.Type is RaftMessageType.RaftMsgHeartbeat or RaftMessageType.RaftMsgApp)
         {
-            // A stale leader: tell it our term so that it steps down (it could not learn it otherwise, since with
-            // pre-vote and check-quorum our votes never reach it).
+            // A stale leader: tell it our term so that it steps down (§5.1). It could not learn it otherwise: with
+            // pre-vote and check-quorum our votes never reach it, and without them we ask for votes only the members
+            // we know of, which may all have been replaced while we were away.
             Send(new RaftMessage { Type = RaftMessageType.RaftMsgAppResp, To = m.From });
         }
         else if (m.Type == RaftMessageType.RaftMsgPreVote)
@@ -233,7 +234,10 @@ public sealed partial class RaftCore
                 pr.ProbeSent = false;
                 if (pr.State == ProgressState.Replicate && pr.Inflights.Full)
                 {
-                    pr.Inflights.FreeLE(pr.Match);
+                    // The member is reachable: let one more append go. If those in flight were lost, the member
+                    // refuses it and we probe back to where the logs match (freeing only what it acknowledged would
+                    // free nothing then, and the window would stay full for good).
+                    pr.Inflights.FreeFirstOne();
                 }
 
                 if (pr.Match < _log.LastIndex)

@@ -39,7 +39,8 @@ public sealed partial class RaftCore
 
     /// <summary>
     /// Creates the core from what the member persisted: its hard state, the last snapshot's metadata (compaction
-    /// point and membership) and the entries after it. A new member has all of them empty.
+    /// point and membership) and the entries after it. The founding members of a new group have only the membership
+    /// (metadata at index 0); a member that joins an existing group has all of them empty.
     /// </summary>
     public RaftCore(RaftCoreOptions config, RaftHardState? hardState = null, RaftSnapshotMetadata? snapshot = null, IReadOnlyList<RaftEntry>? entries = null)
     {
@@ -50,6 +51,24 @@ public sealed partial class RaftCore
         foreach (var member in snapshot?.Members ?? [])
         {
             _voters.Add(member.RaftId);
+        }
+
+        if (snapshot is { Index: 0, Members.Count: > 0 } && _log.LastIndex == 0 && hardState is { Term: 0, Vote: 0, Commit: 0 })
+        {
+            // A founding member of a new group: its log starts with the founding members, one AddVoter entry each.
+            // They are otherwise only in the founders' metadata, and a member that joins later and replicates the
+            // log from its start must learn them from the log. Every founder writes the same entries (term 0, by
+            // Raft ID), so the logs match, and they are committed; they are in effect already (the voters come from
+            // the metadata), so they count as applied. The driver persists them with the first Ready.
+            _log.Append([.. snapshot.Members.OrderBy(m => m.RaftId).Select((member, i) => new RaftEntry
+            {
+                Term = 0,
+                Index = (ulong)i + 1,
+                Type = RaftEntryType.RaftEntryConfChange,
+                Data = new RaftConfChange { Type = RaftConfChangeType.RaftConfChangeAddVoter, Member = member }.ToByteString(),
+            })]);
+            _log.CommitTo(_log.LastIndex);
+            _log.AppliedTo(_log.LastIndex);
         }
 
         Term = hardState.Term;

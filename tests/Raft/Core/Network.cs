@@ -14,6 +14,7 @@ internal sealed class Network
     private readonly List<RaftMessage> _inFlight = [];
     private readonly HashSet<(ulong From, ulong To)> _cut = [];
     private readonly HashSet<ulong> _isolated = [];
+    private readonly List<Func<RaftMessage, bool>> _drops = [];
 
     public Network(int size, int seed = 1, Func<ulong, RaftCoreOptions, RaftCoreOptions>? configure = null)
     {
@@ -28,7 +29,25 @@ internal sealed class Network
         }
     }
 
+    /// <summary>A group of cores built by the test, restarted from the logs given with them.</summary>
+    public Network(IEnumerable<(RaftCore Core, IEnumerable<RaftEntry> Log)> members)
+    {
+        foreach (var (core, log) in members)
+        {
+            var member = new Member(core);
+            foreach (var entry in log)
+            {
+                member.Persisted[entry.Index] = entry;
+            }
+
+            _members[core.Id] = member;
+        }
+    }
+
     public IReadOnlyDictionary<ulong, Member> Members => _members;
+
+    /// <summary>Called after every message a member steps (to observe states between deliveries).</summary>
+    public Action<RaftCore>? AfterStep { get; set; }
 
     public RaftCore this[ulong id] => _members[id].Core;
 
@@ -40,6 +59,14 @@ internal sealed class Network
     {
         _isolated.Clear();
         _cut.Clear();
+        _drops.Clear();
+    }
+
+    /// <summary>Drops every message that matches, until <see cref="Heal"/> or until the result is disposed.</summary>
+    public IDisposable DropWhere(Func<RaftMessage, bool> predicate)
+    {
+        _drops.Add(predicate);
+        return new Undo(() => _drops.Remove(predicate));
     }
 
     public void Cut(ulong a, ulong b)
@@ -126,7 +153,7 @@ internal sealed class Network
 
     private void Deliver(RaftMessage message)
     {
-        if (_isolated.Contains(message.From) || _isolated.Contains(message.To) || _cut.Contains((message.From, message.To)))
+        if (_isolated.Contains(message.From) || _isolated.Contains(message.To) || _cut.Contains((message.From, message.To)) || _drops.Exists(drop => drop(message)))
         {
             return;
         }
@@ -134,7 +161,13 @@ internal sealed class Network
         if (_members.TryGetValue(message.To, out var target))
         {
             target.Core.Step(message.Clone());
+            AfterStep?.Invoke(target.Core);
         }
+    }
+
+    private sealed class Undo(Action undo) : IDisposable
+    {
+        public void Dispose() => undo();
     }
 
     internal sealed class Member(RaftCore core)
@@ -148,10 +181,18 @@ internal sealed class Network
 
         public List<ReadState> Reads { get; } = [];
 
+        /// <summary>Snapshots received from the leader and applied.</summary>
+        public List<RaftSnapshot> Snapshots { get; } = [];
+
         public IEnumerable<string> AppliedData => Applied.Where(e => e.Type == RaftEntryType.RaftEntryNormal && !e.Data.IsEmpty).Select(e => e.Data.ToStringUtf8());
 
         public void Persist(Ready ready)
         {
+            if (ready.Snapshot is not null)
+            {
+                Persisted.Clear();
+            }
+
             foreach (var entry in ready.Entries)
             {
                 foreach (var stale in Persisted.Keys.Where(k => k >= entry.Index).ToList())
@@ -165,6 +206,11 @@ internal sealed class Network
 
         public void Apply(Ready ready)
         {
+            if (ready.Snapshot is { } snapshot)
+            {
+                Snapshots.Add(snapshot);
+            }
+
             foreach (var entry in ready.CommittedEntries)
             {
                 Applied.Add(entry);
