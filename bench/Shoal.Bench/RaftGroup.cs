@@ -52,12 +52,30 @@ public sealed class RaftGroup : IAsyncDisposable
         try
         {
             await group.Members[0].StartAsync(bootstrap: true, peers: []);
-            var leader = await group.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
+            await group.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
             foreach (var member in group.Members.Skip(1))
             {
                 await member.StartAsync(bootstrap: false, peers: [group.Members[0]]);
-                var response = await leader.Control.PostAsync("/add-member", new StringContent(JsonFormatter.Default.Format(member.Self)));
-                response.EnsureSuccessStatusCode();
+
+                // A group of two loses its quorum while the newcomer warms up, and the leader may step down:
+                // ask whoever leads until the change is applied (adding a present member is a no-op).
+                var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+                while (true)
+                {
+                    var leader = await group.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
+                    using var response = await leader.Control.PostAsync("/add-member", new StringContent(JsonFormatter.Default.Format(member.Self)));
+                    if (response.IsSuccessStatusCode)
+                    {
+                        break;
+                    }
+
+                    if (DateTime.UtcNow > deadline)
+                    {
+                        throw new InvalidOperationException($"adding member {member.RaftId} failed: {await response.Content.ReadAsStringAsync()}");
+                    }
+
+                    await Task.Delay(50);
+                }
             }
 
             await group.WaitForAsync(async () => (await Task.WhenAll(group.Members.Select(m => m.StatusAsync()))).All(s => s is { Members: var n } && n == size), "all members know the whole group", TimeSpan.FromSeconds(30));

@@ -79,8 +79,15 @@ internal static class RaftMemberProcess
         app.MapPost("/add-member", async (HttpContext context) =>
         {
             var member = RaftMember.Parser.ParseJson(await new StreamReader(context.Request.Body).ReadToEndAsync());
-            await raft.AddMemberAsync(member);
-            return Results.Ok();
+            try
+            {
+                await raft.AddMemberAsync(member);
+                return Results.Ok();
+            }
+            catch (Exception e)
+            {
+                return Results.Problem(e.ToString());
+            }
         });
         app.MapPost("/throughput", async (int writers, int seconds, int size) =>
         {

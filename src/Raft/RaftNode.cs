@@ -41,6 +41,7 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
     private int _inboxCount;
     private volatile bool _stopped;
     private LeadershipChange _leadership;
+    private bool _leaderReady;
 
     private RaftNode(RaftNodeOptions options, IRaftStateMachine app, WriteAheadLog wal, SnapshotStore snapshots, RaftCore core, ILogger logger)
     {
@@ -117,19 +118,10 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
         var hardState = recovered.HardState;
         if (fresh && bootstrap)
         {
-            // Found the group: entry 1 adds this member, committed by itself.
+            // Found the group: the core starts a founder's log with an AddVoter entry for it, so that members who
+            // join later learn it from the log; the first Ready persists that entry.
             metadata = new RaftSnapshotMetadata { Index = 0, Term = 0 };
             metadata.Members.Add(options.Self);
-            var first = new RaftEntry
-            {
-                Term = 1,
-                Index = 1,
-                Type = RaftEntryType.RaftEntryConfChange,
-                Data = new RaftConfChange { Type = RaftConfChangeType.RaftConfChangeAddVoter, Member = options.Self }.ToByteString(),
-            };
-            hardState = new RaftHardState { Term = 1, Commit = 1 };
-            entries = [first];
-            await wal.SaveAsync(hardState, entries, cancellationToken).ConfigureAwait(false);
             LogBootstrapped(logger, options.Self.RaftId);
         }
 
@@ -195,6 +187,15 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
         {
             try
             {
+                if (!_leaderReady)
+                {
+                    // A new leader serves writes only once it has applied every entry of earlier terms: the caller
+                    // validated its write against the local state, which must not miss a committed entry.
+                    throw _core.Role == RaftRole.Leader
+                        ? new NotLeaderException($"this member was just elected and is applying the previous leader's entries; retry in a moment")
+                        : new NotLeaderException(_core.Lead);
+                }
+
                 var (index, term) = _core.Propose(data);
                 pending.Term = term;
                 _proposals[index] = pending;
@@ -295,23 +296,35 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
         return result.Task.WaitAsync(cancellationToken);
     }
 
-    private Task<ulong> ChangeMembershipAsync(RaftConfChange change, CancellationToken cancellationToken)
+    private async Task<ulong> ChangeMembershipAsync(RaftConfChange change, CancellationToken cancellationToken)
     {
-        var pending = new PendingProposal(null);
-        Post(() =>
+        // One change at a time: while another is still being applied (or a new leader has not yet committed its
+        // first entry), wait a tick and try again, for up to a few election timeouts.
+        for (var attempt = 0; ; attempt++)
         {
+            var pending = new PendingProposal(null);
+            Post(() =>
+            {
+                try
+                {
+                    var (index, term) = _core.ProposeConfChange(change);
+                    pending.Term = term;
+                    _proposals[index] = pending;
+                }
+                catch (Exception e) when (e is NotLeaderException or InvalidOperationException)
+                {
+                    pending.Completion.TrySetException(e);
+                }
+            });
             try
             {
-                var (index, term) = _core.ProposeConfChange(change);
-                pending.Term = term;
-                _proposals[index] = pending;
+                return await pending.Completion.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is NotLeaderException or InvalidOperationException)
+            catch (InvalidOperationException) when (attempt < _options.ElectionTick * 4)
             {
-                pending.Completion.TrySetException(e);
+                await Task.Delay(_options.TickInterval, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
             }
-        });
-        return pending.Completion.Task.WaitAsync(cancellationToken);
+        }
     }
 
     // ------------------------------------------------------------------------------------------------------------
@@ -525,12 +538,19 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
         {
             pending!.Completion.TrySetResult(entry.Index);
         }
+
+        if (!_leaderReady && _core.Role == RaftRole.Leader && entry.Term == _core.Term)
+        {
+            // The first entry of our term is applied, so is everything before it: now we lead.
+            _leaderReady = true;
+            Publish(new LeadershipChange(true, Id, _core.Term));
+        }
     }
 
     private void OnSoftState(SoftState soft)
     {
-        var change = new LeadershipChange(soft.Role == RaftRole.Leader, soft.Lead, _core.Term);
-        if (_leadership.IsLeader && !change.IsLeader)
+        var leading = soft.Role == RaftRole.Leader;
+        if (_leaderReady && !leading)
         {
             // Nothing proposed here can be known to commit any more.
             foreach (var pending in _proposals.Values)
@@ -541,9 +561,25 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
             _proposals.Clear();
         }
 
+        if (!leading)
+        {
+            _leaderReady = false;
+        }
+
+        // A new leader is announced as leading only when it has applied the entries of earlier terms (ApplyEntry).
+        Publish(new LeadershipChange(leading && _leaderReady, soft.Lead, _core.Term));
+    }
+
+    private void Publish(LeadershipChange change)
+    {
+        if (change == _leadership)
+        {
+            return;
+        }
+
         if (change.Leader != _leadership.Leader || change.IsLeader != _leadership.IsLeader)
         {
-            LogLeadership(_logger, soft.Lead, change.Term, soft.Role);
+            LogLeadership(_logger, change.Leader, change.Term, change.IsLeader);
         }
 
         _leadership = change;
@@ -774,8 +810,8 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
     [LoggerMessage(EventId = 4002, Level = LogLevel.Information, Message = "Raft member {RaftId:x} started ({Entries} entries recovered, term {Term}, commit {Commit})")]
     private static partial void LogStarted(ILogger logger, ulong raftId, int entries, ulong term, ulong commit);
 
-    [LoggerMessage(EventId = 4003, Level = LogLevel.Information, Message = "Leader is now {Leader:x} in term {Term}; this member is {Role}")]
-    private static partial void LogLeadership(ILogger logger, ulong leader, ulong term, RaftRole role);
+    [LoggerMessage(EventId = 4003, Level = LogLevel.Information, Message = "Leader is now {Leader:x} in term {Term}; this member leads: {Leading}")]
+    private static partial void LogLeadership(ILogger logger, ulong leader, ulong term, bool leading);
 
     [LoggerMessage(EventId = 4004, Level = LogLevel.Information, Message = "Membership change applied: {Type} {RaftId:x} ({Address})")]
     private static partial void LogMembership(ILogger logger, RaftConfChangeType type, ulong raftId, string address);
