@@ -398,8 +398,8 @@ public sealed class PaperTests
 
     /// <summary>
     /// Dissertation §4.2.3: "if a server receives a RequestVote request within the minimum election timeout of
-    /// hearing from a current leader, it does not update its term or grant its vote." — once the lease has passed it
-    /// does; and a campaign started by a leadership transfer overrides the lease.
+    /// hearing from a current leader, it does not update its term or grant its vote." — a campaign started by a
+    /// leadership transfer overrides the lease, and once the lease has passed an ordinary one is answered too.
     /// </summary>
     [Fact]
     public void LeaderStickiness_VoteRequestsAreIgnoredWithinTheLease()
@@ -409,34 +409,37 @@ public sealed class PaperTests
         net.Propose(1, "a");
         var follower = net[3];
         var term = follower.Term;
-        RaftMessage VoteRequest(bool transfer) => new()
-        {
-            Type = RaftMessageType.RaftMsgVote,
-            From = 2,
-            To = 3,
-            Term = term + 1,
-            Index = follower.LastIndex,
-            LogTerm = follower.TermAt(follower.LastIndex)!.Value,
-            Context = transfer ? ByteString.CopyFromUtf8("transfer") : ByteString.Empty,
-        };
 
-        follower.Step(VoteRequest(transfer: false));
+        follower.Step(VoteRequest(follower, from: 2, transfer: false));
         Assert.Equal(term, follower.Term);
         Assert.Equal(1ul, follower.Lead);
         Assert.DoesNotContain(TakeMessages(net, 3), m => m.Type == RaftMessageType.RaftMsgVoteResp);
 
-        net.Tick(3, ElectionTick);
-        follower.Step(VoteRequest(transfer: false));
+        follower.Step(VoteRequest(follower, from: 2, transfer: true));
         Assert.Equal(term + 1, follower.Term);
         Assert.Equal(2ul, follower.Vote);
-        var granted = Assert.Single(TakeMessages(net, 3), m => m.Type == RaftMessageType.RaftMsgVoteResp);
-        Assert.False(granted.Reject);
+        Assert.False(Assert.Single(TakeMessages(net, 3), m => m.Type == RaftMessageType.RaftMsgVoteResp).Reject);
 
+        // Once an election timeout passes without the leader, an ordinary request is granted too.
         var other = new Network(3);
         other.Elect(1);
-        other[3].Step(VoteRequest(transfer: true));
+        other.Tick(3, ElectionTick);
+        other[3].Step(VoteRequest(other[3], from: 2, transfer: false));
         Assert.Equal(2ul, other[3].Vote);
+        Assert.False(Assert.Single(TakeMessages(other, 3), m => m.Type == RaftMessageType.RaftMsgVoteResp).Reject);
     }
+
+    /// <summary>A request for a vote in the next term from a candidate whose log is the same as the voter's.</summary>
+    private static RaftMessage VoteRequest(RaftCore voter, ulong from, bool transfer) => new()
+    {
+        Type = RaftMessageType.RaftMsgVote,
+        From = from,
+        To = voter.Id,
+        Term = voter.Term + 1,
+        Index = voter.LastIndex,
+        LogTerm = voter.TermAt(voter.LastIndex)!.Value,
+        Context = transfer ? ByteString.CopyFromUtf8("transfer") : ByteString.Empty,
+    };
 
     // ------------------------------------------------------------------------------------------------------------
     // Reads

@@ -46,6 +46,10 @@ internal sealed record SimulationSettings
 
     public int MaxInflightMessages { get; init; } = 256;
 
+    public int ElectionTick { get; init; } = 10;
+
+    public int HeartbeatTick { get; init; } = 1;
+
     public bool PreVote { get; init; } = true;
 
     public bool CheckQuorum { get; init; } = true;
@@ -83,6 +87,8 @@ internal sealed record SimulationSettings
             SnapshotEvery = Pick(3, 10, 40),
             MaxSizePerMessage = Pick(1L, 100L, 1024 * 1024),
             MaxInflightMessages = Pick(1, 4, 256),
+            ElectionTick = Pick(5, 10, 10, 20),
+            HeartbeatTick = Pick(1, 1, 2, 3),
             PreVote = bothGuards || rng.Next(2) == 0,
             CheckQuorum = bothGuards || rng.Next(2) == 0,
         };
@@ -92,6 +98,7 @@ internal sealed record SimulationSettings
         $"{Members} members, drop {DropRate}, duplicate {DuplicateRate}, delay ≤{MaxDelay}, long delays {LongDelayRate}, " +
         $"crash/{CrashEvery}, partition/{PartitionEvery}, membership/{MembershipEvery}, transfer/{TransferEvery}, " +
         $"snapshot every {SnapshotEvery}, max message {MaxSizePerMessage} B, inflight {MaxInflightMessages}, " +
+        $"election {ElectionTick} ticks, heartbeat {HeartbeatTick}, " +
         $"pre-vote {PreVote}, check-quorum {CheckQuorum}";
 }
 
@@ -155,8 +162,7 @@ internal sealed class SimulationStats
 internal sealed class Simulation
 {
     private const int TickUnits = 10;
-    private const int ElectionTick = 10;
-    private const int ClientTimeoutTicks = 40;
+    private const int ClientTimeoutTicks = 60;
 
     private readonly SimulationSettings _settings;
     private readonly Random _rng;
@@ -250,7 +256,8 @@ internal sealed class Simulation
 
     private Node AddNode()
     {
-        var node = new Node(++_nextId, _rng.Next(TickUnits));
+        // Clocks are not in step, and some run up to a tenth fast or slow.
+        var node = new Node(++_nextId, _rng.Next(TickUnits), TickUnits - 1 + _rng.Next(3));
         _nodes[node.Id] = node;
         return node;
     }
@@ -265,7 +272,7 @@ internal sealed class Simulation
 
         foreach (var node in _nodes.Values.ToList())
         {
-            if (node.Core is not null && (_now + node.Phase) % TickUnits == 0)
+            if (node.Core is not null && (_now + node.Phase) % node.Period == 0)
             {
                 Input(node, null, core => core.Tick());
             }
@@ -527,7 +534,7 @@ internal sealed class Simulation
             node.Applied = index;
             node.LastSnapshotIndex = index;
             _stats.SnapshotsInstalled++;
-            if (!_stateAt.TryGetValue(index, out var known) || known.Hash != node.KvHash)
+            if (!_stateAt.TryGetValue(index, out var known) || known.Hash != StateHash(node))
             {
                 throw new SimulationFailure($"state machine safety: member {node.Id} installed a snapshot at {index} whose state differs from the state members reached there");
             }
@@ -588,10 +595,13 @@ internal sealed class Simulation
         ServeReads(node);
     }
 
-    /// <summary>Every member that reaches an index, by applying entries or taking a snapshot, has the same state there.</summary>
+    /// <summary>
+    /// Every member that reaches an index, by applying entries or taking a snapshot, has the same state there: the
+    /// same key-value map and the same voters.
+    /// </summary>
     private void CheckState(Node node, string how)
     {
-        if (!_stateAt.TryAdd(node.Applied, (node.KvHash, node.Id)) && _stateAt[node.Applied].Hash != node.KvHash)
+        if (!_stateAt.TryAdd(node.Applied, (StateHash(node), node.Id)) && _stateAt[node.Applied].Hash != StateHash(node))
         {
             throw new SimulationFailure($"state machine safety: member {node.Id} {how} {node.Applied} has a state that differs from member {_stateAt[node.Applied].Member}'s there");
         }
@@ -666,8 +676,8 @@ internal sealed class Simulation
         var options = new RaftCoreOptions
         {
             Id = node.Id,
-            ElectionTick = ElectionTick,
-            HeartbeatTick = 1,
+            ElectionTick = _settings.ElectionTick,
+            HeartbeatTick = _settings.HeartbeatTick,
             PreVote = _settings.PreVote,
             CheckQuorum = _settings.CheckQuorum,
             MaxSizePerMessage = _settings.MaxSizePerMessage,
@@ -973,7 +983,7 @@ internal sealed class Simulation
             Restart(plan.Newcomer);
         }
 
-        if (plan.ProposedAtTick is { } at && Tick - at < 3 * ElectionTick)
+        if (plan.ProposedAtTick is { } at && Tick - at < 3 * _settings.ElectionTick)
         {
             return;
         }
@@ -1090,6 +1100,12 @@ internal sealed class Simulation
             }
             else
             {
+                // A read may also go to a follower, which asks the leader for the read index.
+                if (_rng.Next(4) == 0 && _nodes[RandomMember()] is { Core: { } other } follower)
+                {
+                    (node, core) = (follower, other);
+                }
+
                 var context = ByteString.CopyFromUtf8($"read {client.Id}.{++client.Sequence}");
                 Trace($"{node.Id} client {client.Id} reads {key}");
                 core.ReadIndex(context);
@@ -1224,7 +1240,14 @@ internal sealed class Simulation
         return kv;
     }
 
-    /// <summary>The state's hash: the XOR of its pairs' hashes, so that a write updates it in constant time.</summary>
+    /// <summary>
+    /// The map and the voters. Within the founders' entries at the start of the log the voters legitimately differ:
+    /// founders have them all from their metadata, a joiner replaying the log adds them one by one.
+    /// </summary>
+    private ulong StateHash(Node node) =>
+        node.Applied <= (ulong)_settings.Members ? node.KvHash : node.KvHash ^ node.Core!.Voters.Aggregate(0x9E3779B97F4A7C15ul, (h, id) => (h ^ id) * 1099511628211);
+
+    /// <summary>The map's hash: the XOR of its pairs' hashes, so that a write updates it in constant time.</summary>
     private static ulong Hash(Dictionary<string, string> kv) => kv.Aggregate(0ul, (h, p) => h ^ PairHash(p.Key, p.Value));
 
     private static ulong PairHash(string key, string value) => Fnv($"{key}\0{value}", 14695981039346656037);
@@ -1302,12 +1325,14 @@ internal sealed class Simulation
         public RaftEntry At(ulong index) => Entries[(int)(index - Snapshot.Metadata.Index - 1)];
     }
 
-    private sealed class Node(ulong id, int phase)
+    private sealed class Node(ulong id, int phase, int period)
     {
         public ulong Id { get; } = id;
 
-        /// <summary>When in each tick this member's clock strikes (members' clocks are not in step).</summary>
+        /// <summary>When this member's clock strikes: every <see cref="Period"/> units, offset by this.</summary>
         public int Phase { get; } = phase;
+
+        public int Period { get; } = period;
 
         public RaftCore? Core { get; set; }
 
