@@ -58,7 +58,7 @@ public sealed class ReplicatedStoreTests
     }
 
     [Fact]
-    public async Task AMemberBehindTheCompactionPoint_IsBroughtUpByASnapshot()
+    public async Task AMemberBehindTheCompactionPoint_IsBroughtUpByASnapshot_SentInChunks()
     {
         await using var group = await ManagerGroup.StartAsync(3, o => o with { SnapshotInterval = 50, LogEntriesForSlowFollowers = 10 });
         var lagging = group.Members.First(m => !m.Raft!.IsLeader);
@@ -67,7 +67,14 @@ public sealed class ReplicatedStoreTests
 
         for (var i = 0; i < 150; i++)
         {
-            await leader.Store!.UpdateAsync(tx => tx.Create(Config($"c{i}")));
+            // A few large objects make the snapshot several transport chunks long (1 MiB each).
+            var config = Config($"c{i}");
+            if (i % 30 == 0)
+            {
+                config.Spec.Data = ByteString.CopyFrom(new byte[600 * 1024]);
+            }
+
+            await leader.Store!.UpdateAsync(tx => tx.Create(config));
         }
 
         await Eventually.TrueAsync(() => leader.Raft!.StatusAsync().Result.FirstIndex > 20, "the leader compacted its log");
