@@ -418,6 +418,17 @@ internal sealed class Simulation
             CheckLeaderCompleteness(leader);
         }
 
+        // The converged state, read key by key: an acknowledged write that was lost without any later read of its
+        // key shows here.
+        if (Leader() is { } final)
+        {
+            foreach (var key in _keyUse.Keys.Order(StringComparer.Ordinal))
+            {
+                var invoked = ++_clock;
+                _history.Add(new KvOperation(-1, key, false, final.Kv.GetValueOrDefault(key), invoked, ++_clock));
+            }
+        }
+
         _stats.WritesUnknown = _history.Count(o => o.IsWrite && o.Returned is null && !o.Lost);
         _stats.LastIndex = _appliedAt.Count == 0 ? 0 : _appliedAt.Keys.Max();
         if (LinearizabilityChecker.Check(_history) is { } violation)
