@@ -463,12 +463,26 @@ internal sealed class Simulation
         ProcessReadies(node);
     }
 
-    /// <summary>The driver: persist, then send, then apply, then advance (<see cref="Ready"/>).</summary>
+    /// <summary>
+    /// The driver, as RaftNode's (docs/design/raft.md): persist, then send, then apply, then advance. A leader's
+    /// appends and heartbeats go out before its own write (it counts itself only for what it persisted); everything
+    /// else waits for the fsync. A crash can come before the write (after a leader's early sends) or after it.
+    /// </summary>
     private void ProcessReadies(Node node)
     {
         while (node.Core is { } core && core.HasReady)
         {
             var ready = core.GetReady();
+            var early = core.Role == RaftRole.Leader;
+            static bool SentEarly(RaftMessage m) => m.Type is RaftMessageType.RaftMsgApp or RaftMessageType.RaftMsgHeartbeat;
+            if (early)
+            {
+                foreach (var message in ready.Messages.Where(SentEarly))
+                {
+                    Send(node, message);
+                }
+            }
+
             if (node.PendingCrash == CrashPoint.BeforePersist)
             {
                 Crash(node, "before persisting a Ready");
@@ -482,7 +496,7 @@ internal sealed class Simulation
                 return;
             }
 
-            foreach (var message in ready.Messages)
+            foreach (var message in ready.Messages.Where(m => !early || !SentEarly(m)))
             {
                 Send(node, message);
             }
