@@ -418,6 +418,17 @@ internal sealed class Simulation
             CheckLeaderCompleteness(leader);
         }
 
+        // The converged state, read key by key: an acknowledged write that was lost without any later read of its
+        // key shows here.
+        if (Leader() is { } final)
+        {
+            foreach (var key in _keyUse.Keys.Order(StringComparer.Ordinal))
+            {
+                var invoked = ++_clock;
+                _history.Add(new KvOperation(-1, key, false, final.Kv.GetValueOrDefault(key), invoked, ++_clock));
+            }
+        }
+
         _stats.WritesUnknown = _history.Count(o => o.IsWrite && o.Returned is null && !o.Lost);
         _stats.LastIndex = _appliedAt.Count == 0 ? 0 : _appliedAt.Keys.Max();
         if (LinearizabilityChecker.Check(_history) is { } violation)
@@ -452,12 +463,26 @@ internal sealed class Simulation
         ProcessReadies(node);
     }
 
-    /// <summary>The driver: persist, then send, then apply, then advance (<see cref="Ready"/>).</summary>
+    /// <summary>
+    /// The driver, as RaftNode's (docs/design/raft.md): persist, then send, then apply, then advance. A leader's
+    /// appends and heartbeats go out before its own write (it counts itself only for what it persisted); everything
+    /// else waits for the fsync. A crash can come before the write (after a leader's early sends) or after it.
+    /// </summary>
     private void ProcessReadies(Node node)
     {
         while (node.Core is { } core && core.HasReady)
         {
             var ready = core.GetReady();
+            var early = core.Role == RaftRole.Leader;
+            static bool SentEarly(RaftMessage m) => m.Type is RaftMessageType.RaftMsgApp or RaftMessageType.RaftMsgHeartbeat;
+            if (early)
+            {
+                foreach (var message in ready.Messages.Where(SentEarly))
+                {
+                    Send(node, message);
+                }
+            }
+
             if (node.PendingCrash == CrashPoint.BeforePersist)
             {
                 Crash(node, "before persisting a Ready");
@@ -471,7 +496,7 @@ internal sealed class Simulation
                 return;
             }
 
-            foreach (var message in ready.Messages)
+            foreach (var message in ready.Messages.Where(m => !early || !SentEarly(m)))
             {
                 Send(node, message);
             }
