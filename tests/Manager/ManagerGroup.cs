@@ -46,8 +46,23 @@ internal sealed class ManagerGroup : IAsyncDisposable
     {
         var leader = await WaitForLeaderAsync();
         var member = await AddMemberAsync(bootstrap: false, peers: leader.Raft!.Members);
-        await leader.Raft!.AddMemberAsync(member.Self);
-        return member;
+
+        // Growing from one member to two, the group has no quorum until the newcomer answers, and on a loaded
+        // machine the leader may step down meanwhile: ask whoever leads until the change is applied (adding a
+        // member that is already there changes nothing).
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            try
+            {
+                await (await WaitForLeaderAsync()).Raft!.AddMemberAsync(member.Self);
+                return member;
+            }
+            catch (Exception e) when (e is Shoal.Raft.Core.NotLeaderException or LeadershipLostException && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+        }
     }
 
     public async Task<Member> WaitForLeaderAsync(TimeSpan? timeout = null)
