@@ -320,7 +320,7 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
             {
                 return await pending.Completion.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
             }
-            catch (InvalidOperationException) when (attempt < _options.ElectionTick * 4)
+            catch (InvalidOperationException e) when (e is not ObjectDisposedException && attempt < _options.ElectionTick * 4)
             {
                 await Task.Delay(_options.TickInterval, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
             }

@@ -152,62 +152,37 @@ public sealed partial class CertificateRenewer
             new IssueNodeCertificateRequest { Csr = ByteString.CopyFrom(csr) },
             deadline: Deadline(), cancellationToken: cancellationToken).ResponseAsync.ConfigureAwait(false);
 
-        var publicKey = key.ExportSubjectPublicKeyInfo();
-        var wait = TimeSpan.FromMilliseconds(50);
-        var giveUp = _time.GetUtcNow() + CallTimeout;
-        while (true)
-        {
-            var status = await client.NodeCertificateStatusAsync(
+        var status = await IssuanceWait.ForKeyAsync(
+            () => client.NodeCertificateStatusAsync(
                 new NodeCertificateStatusRequest { NodeId = _security.NodeId },
-                deadline: Deadline(), cancellationToken: cancellationToken).ResponseAsync.ConfigureAwait(false);
-            if (status.Status.State == IssuanceState.Failed)
-            {
-                throw new RenewalException($"the swarm's CA refused to renew the certificate: {status.Status.Err}");
-            }
-
-            if (status.Status.State == IssuanceState.Issued && TryUse(status, key, publicKey, out var credentials))
-            {
-                _security.Replace(credentials);
-                _directory?.Save(credentials);
-                LogRenewed(_logger, credentials.Role, credentials.NotAfter);
-                return credentials;
-            }
-
-            if (_time.GetUtcNow() > giveUp)
-            {
-                throw new RenewalException($"the renewed certificate was not issued within {CallTimeout.TotalSeconds:0} s");
-            }
-
-            await Task.Delay(wait, _time, cancellationToken).ConfigureAwait(false);
-            wait = TimeSpan.FromTicks(Math.Min(wait.Ticks * 2, TimeSpan.FromSeconds(2).Ticks));
-        }
+                deadline: Deadline(), cancellationToken: cancellationToken).ResponseAsync,
+            key,
+            TimeSpan.FromMilliseconds(50),
+            CallTimeout,
+            _time,
+            reason => new RenewalException(reason),
+            cancellationToken).ConfigureAwait(false);
+        var credentials = Use(status, key);
+        _security.Replace(credentials);
+        _directory?.Save(credentials);
+        LogRenewed(_logger, credentials.Role, credentials.NotAfter);
+        return credentials;
     }
 
-    private bool TryUse(NodeCertificateStatusResponse status, ECDsa key, byte[] publicKey, out NodeCredentials credentials)
+    private NodeCredentials Use(NodeCertificateStatusResponse status, ECDsa key)
     {
-        credentials = null!;
         using var certificate = X509Certificate2.CreateFromPem(status.Certificate.ToStringUtf8());
-        using (var certified = certificate.GetECDsaPublicKey())
-        {
-            if (certified is null || !certified.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(publicKey))
-            {
-                return false; // still the previous certificate
-            }
-        }
-
         var root = status.RootCaCertificate.IsEmpty
             ? X509CertificateLoader.LoadCertificate(_security.Current.RootCa.RawData)
             : X509Certificate2.CreateFromPem(status.RootCaCertificate.ToStringUtf8());
         try
         {
-            credentials = NodeCredentials.Create(certificate, key, root);
+            return NodeCredentials.Create(certificate, key, root);
         }
         catch (CryptographicException e)
         {
             throw new RenewalException($"the renewed certificate cannot be used: {e.Message}");
         }
-
-        return true;
     }
 
     private static TimeSpan Backoff(int failures) =>

@@ -58,7 +58,16 @@ public sealed partial class JoinClient(TimeProvider? timeProvider = null, ILogge
             deadline: Deadline(), cancellationToken: cancellationToken).ResponseAsync).ConfigureAwait(false);
 
         progress?.Report($"waiting for the certificate of node {issued.NodeId}");
-        var certificatePem = await WaitForIssuanceAsync(hostPort, client, issued.NodeId, key, cancellationToken).ConfigureAwait(false);
+        var issuedStatus = await IssuanceWait.ForKeyAsync(
+            () => CallAsync(hostPort, () => client.NodeCertificateStatusAsync(
+                new NodeCertificateStatusRequest { NodeId = issued.NodeId }, deadline: Deadline(), cancellationToken: cancellationToken).ResponseAsync),
+            key,
+            TimeSpan.FromMilliseconds(100),
+            IssuanceTimeout,
+            _time,
+            reason => new JoinException($"node {issued.NodeId}: {reason}"),
+            cancellationToken).ConfigureAwait(false);
+        var certificatePem = issuedStatus.Certificate.ToStringUtf8();
         using var certificate = X509Certificate2.CreateFromPem(certificatePem);
         NodeCredentials credentials;
         try
@@ -103,44 +112,6 @@ public sealed partial class JoinClient(TimeProvider? timeProvider = null, ILogge
         }
 
         return root;
-    }
-
-    private async Task<string> WaitForIssuanceAsync(string hostPort, NodeCA.NodeCAClient client, string nodeId, ECDsa key, CancellationToken cancellationToken)
-    {
-        var deadline = _time.GetUtcNow() + IssuanceTimeout;
-        var wait = TimeSpan.FromMilliseconds(100);
-        var publicKey = key.ExportSubjectPublicKeyInfo();
-        while (true)
-        {
-            var status = await CallAsync(hostPort, () => client.NodeCertificateStatusAsync(
-                new NodeCertificateStatusRequest { NodeId = nodeId }, deadline: Deadline(), cancellationToken: cancellationToken).ResponseAsync).ConfigureAwait(false);
-            switch (status.Status.State)
-            {
-                case IssuanceState.Issued:
-                    using (var certificate = X509Certificate2.CreateFromPem(status.Certificate.ToStringUtf8()))
-                    using (var certified = certificate.GetECDsaPublicKey())
-                    {
-                        if (certified is not null && certified.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(publicKey))
-                        {
-                            return status.Certificate.ToStringUtf8();
-                        }
-                    }
-
-                    break; // an older certificate of this node: ours is still to come
-                case IssuanceState.Failed:
-                    throw new JoinException($"the swarm's CA refused to issue the certificate: {status.Status.Err}");
-                default:
-                    break;
-            }
-
-            if (_time.GetUtcNow() > deadline)
-            {
-                throw new JoinException($"the certificate of node {nodeId} was not issued within {IssuanceTimeout.TotalMinutes:0} minutes; is the swarm's leader available?");
-            }
-
-            await Task.Delay(wait, _time, cancellationToken).ConfigureAwait(false);
-            wait = TimeSpan.FromTicks(Math.Min(wait.Ticks * 2, TimeSpan.FromSeconds(2).Ticks));
-        }
     }
 
     private DateTime Deadline() => (_time.GetUtcNow() + CallTimeout).UtcDateTime;

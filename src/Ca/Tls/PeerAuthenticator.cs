@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -14,6 +15,7 @@ namespace Shoal.Ca.Tls;
 public sealed partial class PeerAuthenticator(NodeSecurity security, IRemovedNodes removedNodes, ILogger<PeerAuthenticator>? logger = null)
 {
     private readonly ILogger _logger = logger ?? NullLogger<PeerAuthenticator>.Instance;
+    private readonly ConditionalWeakTable<X509Certificate2, NodeSubject> _subjects = [];
 
     /// <summary>
     /// The TLS handshake check for a presented client certificate; the reason of a refusal is logged.
@@ -51,9 +53,15 @@ public sealed partial class PeerAuthenticator(NodeSecurity security, IRemovedNod
             return false;
         }
 
-        if (!NodeSubject.TryRead(certificate, out var subject, out error))
+        // The subject is parsed once per certificate object (one per connection), not on every call.
+        if (!_subjects.TryGetValue(certificate, out var subject))
         {
-            return false;
+            if (!NodeSubject.TryRead(certificate, out subject, out error))
+            {
+                return false;
+            }
+
+            _subjects.AddOrUpdate(certificate, subject);
         }
 
         if (subject.ClusterId != security.ClusterId)
@@ -69,6 +77,7 @@ public sealed partial class PeerAuthenticator(NodeSecurity security, IRemovedNod
         }
 
         identity = new PeerIdentity(subject.NodeId, subject.Role, subject.ClusterId);
+        error = null;
         return true;
     }
 

@@ -377,13 +377,21 @@ public sealed partial class RaftCore
     /// <summary>Commits the highest index a quorum has persisted, if it is of the current term.</summary>
     private bool MaybeCommit()
     {
-        var matches = _voters.Select(v => _progress.TryGetValue(v, out var pr) ? pr.Match : 0).OrderDescending().ToList();
-        if (matches.Count == 0)
+        // Runs on every acknowledgement: sort the voters' match indexes in a stack buffer, no allocation.
+        if (_voters.Count == 0)
         {
             return false;
         }
 
-        var quorumIndex = matches[Quorum - 1];
+        Span<ulong> matches = _voters.Count <= 16 ? stackalloc ulong[_voters.Count] : new ulong[_voters.Count];
+        var i = 0;
+        foreach (var voter in _voters)
+        {
+            matches[i++] = _progress.TryGetValue(voter, out var pr) ? pr.Match : 0;
+        }
+
+        matches.Sort();
+        var quorumIndex = matches[_voters.Count - Quorum]; // the highest index a quorum has
         return _log.MaybeCommit(quorumIndex, Term);
     }
 

@@ -14,7 +14,8 @@ internal sealed class ReadIndexTracker
 
     public int Count => _order.Count;
 
-    public ByteString? LastContext => _order.Count == 0 ? null : _order.Last();
+    /// <summary>The newest pending request's context: heartbeats carry it.</summary>
+    public ByteString? LastContext { get; private set; }
 
     public void Add(ulong index, RaftMessage request, ulong self)
     {
@@ -26,6 +27,7 @@ internal sealed class ReadIndexTracker
 
         _pending[context] = new Pending(index, request, [self]);
         _order.Enqueue(context);
+        LastContext = context;
     }
 
     /// <summary>Records an acknowledgement; returns how many members acknowledged that request.</summary>
@@ -61,6 +63,11 @@ internal sealed class ReadIndexTracker
             }
         }
 
+        if (_order.Count == 0)
+        {
+            LastContext = null;
+        }
+
         return released;
     }
 
@@ -68,6 +75,7 @@ internal sealed class ReadIndexTracker
     {
         _pending.Clear();
         _order.Clear();
+        LastContext = null;
     }
 
     private sealed record Pending(ulong Index, RaftMessage Request, HashSet<ulong> Acks);
