@@ -21,6 +21,9 @@ namespace Shoal.Ca;
 /// </summary>
 public sealed class ClusterPortServer : IAsyncDisposable
 {
+    /// <summary>Concurrent streams one connection may carry (relayed sessions share one connection).</summary>
+    public const int MaxStreamsPerConnection = 1 << 20;
+
     private readonly WebApplication _app;
 
     private ClusterPortServer(WebApplication app, MethodAuthorizationTable table)
@@ -75,16 +78,30 @@ public sealed class ClusterPortServer : IAsyncDisposable
         builder.Services.AddSingleton(security);
         builder.Services.AddSingleton(removedNodes);
         builder.Services.AddSingleton(table);
+        if (port.LeaderRoute is not null)
+        {
+            builder.Services.AddSingleton(port.LeaderRoute);
+        }
+
         var authenticator = new PeerAuthenticator(security, removedNodes, loggerFactory?.CreateLogger<PeerAuthenticator>());
         builder.Services.AddSingleton(authenticator);
         builder.Services.AddGrpc(options =>
         {
             options.Interceptors.Add<RoleAuthorizationInterceptor>();
+            if (port.LeaderRoute is not null)
+            {
+                options.Interceptors.Add<Forwarding.LeaderForwardingInterceptor>();
+            }
+
             options.EnableDetailedErrors = false;
         });
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+
+            // Followers relay all their nodes' sessions to the leader on one connection: two long-lived streams per
+            // node. Kestrel's default of 100 streams per connection would cap that at 50 nodes.
+            kestrel.Limits.Http2.MaxStreamsPerConnection = MaxStreamsPerConnection;
             kestrel.Listen(endpoint, listen =>
             {
                 listen.Protocols = HttpProtocols.Http2;
@@ -144,6 +161,18 @@ public sealed class ClusterPortBuilder
     internal IReadOnlyList<ServiceDescriptor> Descriptors => _descriptors;
 
     internal IReadOnlyList<Action<WebApplication>> Mappings => _mappings;
+
+    internal Forwarding.ILeaderRoute? LeaderRoute { get; private set; }
+
+    /// <summary>
+    /// Relays calls to methods marked <c>forward_to_leader</c> as <paramref name="route"/> says (without a route
+    /// they are served here).
+    /// </summary>
+    public ClusterPortBuilder UseLeaderRoute(Forwarding.ILeaderRoute route)
+    {
+        LeaderRoute = route;
+        return this;
+    }
 
     /// <summary>Serves <typeparamref name="TService"/>, whose methods <paramref name="descriptor"/> describes.</summary>
     public ClusterPortBuilder MapService<TService>(ServiceDescriptor descriptor)

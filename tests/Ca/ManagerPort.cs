@@ -48,7 +48,7 @@ internal sealed class ManagerPort : IAsyncDisposable
 
     public JoinToken ManagerToken => JoinToken.Parse(Cluster.RootCa.JoinTokens.Manager);
 
-    public static async Task<ManagerPort> StartAsync(ILoggerFactory? logs = null, TimeProvider? time = null, NodeCredentials? serveAs = null)
+    public static async Task<ManagerPort> StartAsync(ILoggerFactory? logs = null, TimeProvider? time = null, NodeCredentials? serveAs = null, Shoal.Ca.Forwarding.ILeaderRoute? route = null)
     {
         time ??= TimeProvider.System;
         var store = new MemoryStore();
@@ -66,6 +66,10 @@ internal sealed class ManagerPort : IAsyncDisposable
                 port.Services.AddSingleton(probe);
                 port.MapCertificateAuthority();
                 port.MapService<ProbeService>(Shoal.Ca.Tests.Probe.Probe.Descriptor);
+                if (route is not null)
+                {
+                    port.UseLeaderRoute(route);
+                }
             },
             logs);
         return new ManagerPort(store, security, server, probe, time);
@@ -129,6 +133,16 @@ internal sealed class ProbeService(ProbeState state) : Shoal.Ca.Tests.Probe.Prob
 
     public override Task<Caller> Undeclared(Empty request, ServerCallContext context) => Task.FromResult(Echo(context, 0));
 
+    public override Task<Caller> Relayed(Empty request, ServerCallContext context) => Task.FromResult(Echo(context, 0));
+
+    public override async Task RelayedTicks(Empty request, IServerStreamWriter<Caller> responseStream, ServerCallContext context)
+    {
+        for (var i = 1; i <= 3; i++)
+        {
+            await responseStream.WriteAsync(Echo(context, i));
+        }
+    }
+
     public override async Task Ticks(Empty request, IServerStreamWriter<Caller> responseStream, ServerCallContext context)
     {
         await responseStream.WriteAsync(Echo(context, 0));
@@ -148,6 +162,7 @@ internal sealed class ProbeService(ProbeState state) : Shoal.Ca.Tests.Probe.Prob
             Role = caller?.RoleName ?? string.Empty,
             CertificateSerial = context.GetHttpContext().Connection.ClientCertificate?.SerialNumber ?? string.Empty,
             Sequence = sequence,
+            Address = context.GetCallerAddress(),
         };
     }
 }

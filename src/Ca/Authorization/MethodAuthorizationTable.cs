@@ -4,8 +4,11 @@ using Shoal.Api;
 
 namespace Shoal.Ca.Authorization;
 
-/// <summary>What one method allows: the certificate roles that may call it, and whether it is reachable without one.</summary>
-public sealed record MethodRule(string Method, IReadOnlySet<string> Roles, bool Bootstrap);
+/// <summary>
+/// What one method allows: the certificate roles that may call it, whether it is reachable without one, and whether
+/// only the Raft leader serves it (a follower relays it there). <see cref="Descriptor"/> is the proto method.
+/// </summary>
+public sealed record MethodRule(string Method, IReadOnlySet<string> Roles, bool Bootstrap, bool ForwardToLeader = false, MethodDescriptor? Descriptor = null);
 
 /// <summary>
 /// The one table of who may call what on the cluster port, read from the <c>allowed_roles</c> and <c>bootstrap</c>
@@ -43,6 +46,7 @@ public sealed class MethodAuthorizationTable
         var options = method.GetOptions();
         var roles = options?.GetExtension(OptionsExtensions.AllowedRoles)?.ToHashSet(StringComparer.Ordinal) ?? [];
         var bootstrap = options?.GetExtension(OptionsExtensions.Bootstrap) ?? false;
+        var forward = options?.GetExtension(OptionsExtensions.ForwardToLeader) ?? false;
         foreach (var role in roles)
         {
             if (role is not (Ca.Roles.Manager or Ca.Roles.Worker))
@@ -56,7 +60,12 @@ public sealed class MethodAuthorizationTable
             throw new InvalidOperationException($"{method.FullName} is marked bootstrap, which only the CA's join methods may be");
         }
 
-        return new MethodRule($"/{method.Service.FullName}/{method.Name}", roles, bootstrap);
+        if (forward && method.IsClientStreaming)
+        {
+            throw new InvalidOperationException($"{method.FullName} is marked forward_to_leader, which only unary and server-streaming methods may be");
+        }
+
+        return new MethodRule($"/{method.Service.FullName}/{method.Name}", roles, bootstrap, forward, method);
     }
 
     /// <summary>The rule for <paramref name="method"/>, or null when the method is unknown (and so refused).</summary>

@@ -40,6 +40,9 @@ public sealed partial class PeerAuthenticator(NodeSecurity security, IRemovedNod
         return true;
     }
 
+    /// <summary>Whether <paramref name="nodeId"/> was removed from the swarm (its certificates are refused).</summary>
+    public bool IsRemoved(string nodeId) => removedNodes.IsRemoved(nodeId);
+
     /// <summary>
     /// The identity of an already validated certificate, re-checked for expiry, the cluster and removal.
     /// </summary>
