@@ -27,6 +27,7 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
     private readonly List<PendingRead> _readsWaitingForApply = [];
     private readonly Dictionary<ulong, RaftMember> _members = [];
     private readonly HashSet<ulong> _removed = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<ulong, long> _lastHeard = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly WriteAheadLog _wal;
     private readonly SnapshotStore _snapshots;
@@ -75,6 +76,21 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
                 return [.. _members.Values.OrderBy(m => m.RaftId)];
             }
         }
+    }
+
+    /// <summary>
+    /// Whether member <paramref name="raftId"/> was heard from within two election timeouts (itself always is).
+    /// Meaningful on the leader, which hears from every member at each heartbeat; a follower hears from the leader only.
+    /// </summary>
+    public bool IsReachable(ulong raftId)
+    {
+        if (raftId == Id)
+        {
+            return true;
+        }
+
+        var window = _options.TickInterval * _options.ElectionTick * 2;
+        return _lastHeard.TryGetValue(raftId, out var heard) && _options.TimeProvider.GetElapsedTime(heard) <= window;
     }
 
     /// <summary>The transport's sink for the cluster port's <see cref="RaftService"/>.</summary>
@@ -347,6 +363,7 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
             }
         }
 
+        _lastHeard[message.From] = _options.TimeProvider.GetTimestamp();
         if (Interlocked.Increment(ref _inboxCount) > 10_000)
         {
             // Overloaded: dropping is safe in Raft; the sender retries.
