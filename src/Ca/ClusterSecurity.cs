@@ -55,14 +55,7 @@ public static class ClusterSecurity
     /// <exception cref="InvalidOperationException">The store already holds a swarm.</exception>
     public static async Task<NodeCredentials> InitializeAsync(MemoryStore store, TimeProvider timeProvider, ClusterSpec? spec = null, CancellationToken cancellationToken = default)
     {
-        var now = timeProvider.GetUtcNow();
-        var cluster = NewCluster(now, spec);
-        using var ca = RootCertificateAuthority.FromCluster(cluster.RootCa);
-        using var key = NodeKeys.Create();
-        var nodeId = Identity.NewId();
-        using var certificate = ca.SignNodeCertificate(
-            NodeKeys.CreateSigningRequest(key), nodeId, NodeRole.Manager, cluster.Id, NodeCertificateValidity(cluster), now);
-        var credentials = NodeCredentials.Create(certificate, key, X509Certificate2.CreateFromPem(ca.CertificatePem));
+        var (cluster, node, credentials) = Found(timeProvider.GetUtcNow(), spec);
         await store.UpdateAsync(tx =>
         {
             if (FindCluster(tx) is not null)
@@ -71,9 +64,25 @@ public static class ClusterSecurity
             }
 
             tx.Create(cluster);
-            tx.Create(NewNode(nodeId, NodeRole.Manager, credentials.CertificatePem, []));
+            tx.Create(node);
         }, cancellationToken).ConfigureAwait(false);
         return credentials;
+    }
+
+    /// <summary>
+    /// A new swarm, not yet stored: the cluster object (with a new root CA and join tokens), the first manager's node
+    /// object, and that manager's credentials, whose key is made here and never leaves this node.
+    /// </summary>
+    public static (Cluster Cluster, Node FirstManager, NodeCredentials Credentials) Found(DateTimeOffset now, ClusterSpec? spec = null)
+    {
+        var cluster = NewCluster(now, spec);
+        using var ca = RootCertificateAuthority.FromCluster(cluster.RootCa);
+        using var key = NodeKeys.Create();
+        var nodeId = Identity.NewId();
+        using var certificate = ca.SignNodeCertificate(
+            NodeKeys.CreateSigningRequest(key), nodeId, NodeRole.Manager, cluster.Id, NodeCertificateValidity(cluster), now);
+        var credentials = NodeCredentials.Create(certificate, key, X509Certificate2.CreateFromPem(ca.CertificatePem));
+        return (cluster, NewNode(nodeId, NodeRole.Manager, credentials.CertificatePem, []), credentials);
     }
 
     /// <summary>The node object a newly admitted node gets: accepted, active, with its issued certificate.</summary>
