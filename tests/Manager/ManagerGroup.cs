@@ -24,6 +24,11 @@ internal sealed class ManagerGroup : IAsyncDisposable
 
     public List<Member> Members { get; } = [];
 
+    /// <summary>The group's root CA, to certify workers.</summary>
+    public RootCertificateAuthority Ca => _ca;
+
+    public string ClusterId => _clusterId;
+
     public Func<RaftNodeOptions, RaftNodeOptions> Configure { get; init; } = o => o;
 
     public static async Task<ManagerGroup> StartAsync(int size, Func<RaftNodeOptions, RaftNodeOptions>? configure = null)
@@ -117,6 +122,8 @@ internal sealed class ManagerGroup : IAsyncDisposable
         private readonly RaftMessageRelay _relay = new();
 
         public RaftMember Self { get; set; } = new() { RaftId = raftId };
+
+        public NodeSecurity Security => security;
 
         public ClusterPortServer? Port { get; private set; }
 
