@@ -43,7 +43,7 @@ public sealed partial class ControlApiServer : Shoal.Api.Control.ControlBase
                 throw Invalid("a node ID, name or ID prefix must be provided");
             }
 
-            var node = ResolveNode(_store.View(), request.NodeRef);
+            var node = Annotated(ResolveNode(_store.View(), request.NodeRef));
             return Task.FromResult(new GetNodeResponse { Node = node });
         });
 
@@ -57,7 +57,7 @@ public sealed partial class ControlApiServer : Shoal.Api.Control.ControlBase
             {
                 if (NodeFilter.Matches(node, filters))
                 {
-                    response.Nodes.Add(node);
+                    response.Nodes.Add(Annotated(node));
                 }
             }
 
@@ -291,6 +291,19 @@ public sealed partial class ControlApiServer : Shoal.Api.Control.ControlBase
 
         ca.SigningCaKey = storedCa.SigningCaKey;
         return spec;
+    }
+
+    /// <summary>A copy of a stored node with Raft's live view of it (leader, reachability).</summary>
+    private Node Annotated(Node node)
+    {
+        if (node.ManagerStatus is null)
+        {
+            return node;
+        }
+
+        var copy = node.Clone();
+        _quorum.Annotate(copy);
+        return copy;
     }
 
     private void EnsureCanDemote(WriteTransaction tx, string nodeId)

@@ -19,4 +19,13 @@ public interface IManagerQuorum
     /// it is still a member of the Raft group (a demotion not yet carried out); <paramref name="reason"/> says why.
     /// </summary>
     bool CanRemove(string nodeId, [NotNullWhen(false)] out string? reason);
+
+    /// <summary>
+    /// Fills in what only Raft knows of a manager's node as it is read (<c>ManagerStatus.Leader</c> and
+    /// <c>Reachability</c>): these change with every election and are never written to the store. Leaves the node as it
+    /// is by default.
+    /// </summary>
+    void Annotate(Shoal.Api.Node node)
+    {
+    }
 }

@@ -1,0 +1,3 @@
+using Shoal.Cli;
+
+return await ShoalCli.RunAsync(args, CliEnvironment.FromConsole()).ConfigureAwait(false);

@@ -1,0 +1,40 @@
+using Shoal.Agent;
+using Shoal.Api;
+
+namespace Shoal.Node;
+
+/// <summary>What this host is, as the node reports it: the machine's description with the configured hostname.</summary>
+internal sealed class HostDescription(string? hostname) : NodeDescriptionProvider
+{
+    public string Hostname { get; } = string.IsNullOrWhiteSpace(hostname) ? Environment.MachineName : hostname.Trim();
+
+    public override NodeDescription Describe()
+    {
+        var description = base.Describe();
+        description.Hostname = Hostname;
+        return description;
+    }
+
+    /// <summary>The PRETTY_NAME of /etc/os-release (as Docker's <c>/info</c> shows it), else the runtime's description.</summary>
+    public static string OperatingSystemPrettyName()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/etc/os-release"))
+            {
+                if (line.StartsWith("PRETTY_NAME=", StringComparison.Ordinal))
+                {
+                    return line["PRETTY_NAME=".Length..].Trim('"');
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+
+        return System.Runtime.InteropServices.RuntimeInformation.OSDescription;
+    }
+}
