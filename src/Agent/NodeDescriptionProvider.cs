@@ -66,11 +66,12 @@ public class NodeDescriptionProvider
         return GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
     }
 
-    /// <summary>"shoal &lt;version&gt;", from this assembly's informational version.</summary>
+    /// <summary>Shoal's version (e.g. "0.1.0"), from this assembly's informational version: the ENGINE VERSION column of
+    /// <c>node ls</c>, one word as Docker's is, so scripts that split the columns keep working.</summary>
     public static string EngineVersion()
     {
         var version = typeof(NodeDescriptionProvider).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
         var plus = version.IndexOf('+', StringComparison.Ordinal);
-        return $"{EngineName} {(plus > 0 ? version[..plus] : version)}";
+        return plus > 0 ? version[..plus] : version;
     }
 }

@@ -37,7 +37,7 @@ public sealed class AssignmentSinkTests
         Assert.Equal(NodeDescriptionProvider.OperatingSystemName(), description.Platform.Os);
         Assert.Equal(Environment.ProcessorCount * 1_000_000_000L, description.Resources.NanoCpus);
         Assert.True(description.Resources.MemoryBytes > 0);
-        Assert.StartsWith("shoal ", description.Engine.EngineVersion, StringComparison.Ordinal);
+        Assert.Matches(@"^\d+\.\d+\.\d+", description.Engine.EngineVersion);
         Assert.Equal("x86_64", NodeDescriptionProvider.ArchitectureName(System.Runtime.InteropServices.Architecture.X64));
         Assert.Equal("aarch64", NodeDescriptionProvider.ArchitectureName(System.Runtime.InteropServices.Architecture.Arm64));
     }

@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Text.Json;
+using Shoal.TestKit;
 using Proto = Shoal.Api;
 
 namespace Shoal.DockerApi.Tests;
@@ -7,8 +7,6 @@ namespace Shoal.DockerApi.Tests;
 /// <summary>The real docker CLI (28.2.2) against the facade: what operators type must work unchanged.</summary>
 public sealed class DockerCliTests : IAsyncLifetime
 {
-    private const string DockerPath = "/usr/local/bin/docker";
-
     private DockerApiHost _host = null!;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -104,39 +102,9 @@ public sealed class DockerCliTests : IAsyncLifetime
         return output;
     }
 
-    private async Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] arguments)
+    private Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] arguments)
     {
-        Assert.SkipUnless(File.Exists(DockerPath), $"the docker CLI is not installed at {DockerPath}");
-        var start = new ProcessStartInfo(DockerPath)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        start.Environment["DOCKER_HOST"] = "unix://" + _host.SocketPath;
-        start.Environment["DOCKER_CONFIG"] = Path.Combine(_host.Directory, "docker-config");
-        start.Environment.Remove("DOCKER_CONTEXT");
-        start.Environment.Remove("DOCKER_API_VERSION");
-        using var process = Process.Start(start)!;
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        timeout.CancelAfter(TimeSpan.FromSeconds(20));
-        var output = process.StandardOutput.ReadToEndAsync(timeout.Token);
-        var error = process.StandardError.ReadToEndAsync(timeout.Token);
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill();
-            throw new TimeoutException($"docker {string.Join(' ', arguments)} did not finish within 20 s");
-        }
-
-        return (process.ExitCode, await output, await error);
+        Assert.SkipUnless(DockerCli.IsInstalled, $"the docker CLI is not installed at {DockerCli.Path}");
+        return DockerCli.RunAsync(_host.SocketPath, Path.Combine(_host.Directory, "docker-config"), arguments, cancellationToken: Ct);
     }
 }
