@@ -68,6 +68,9 @@ public sealed partial class AgentSession : IDisposable
     /// <summary>Raised when the node object the dispatcher sends changes (role, availability, status…).</summary>
     public event EventHandler<Node>? NodeChanged;
 
+    /// <summary>Raised each time a session fails or cannot be opened (the session retries on its own).</summary>
+    public event EventHandler<Exception>? SessionFailed;
+
     /// <summary>Raised each time a session is opened.</summary>
     public event EventHandler<SessionEstablishedEventArgs>? SessionEstablished;
 
@@ -165,6 +168,7 @@ public sealed partial class AgentSession : IDisposable
                 {
                     failed = address;
                     LogSessionFailed(_logger, address, Describe(e));
+                    SessionFailed?.Invoke(this, e);
                 }
                 finally
                 {

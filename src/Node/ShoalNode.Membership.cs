@@ -49,6 +49,7 @@ public sealed partial class ShoalNode
                 logger: options.LoggerFactory.CreateLogger<CertificateRenewer>());
             Session.NodeChanged += OnNodeChanged;
             Session.SessionEstablished += OnSessionEstablished;
+            Session.SessionFailed += OnSessionFailed;
             security.Changed += OnCredentialsChanged;
         }
 
@@ -109,6 +110,7 @@ public sealed partial class ShoalNode
             Security.Changed -= OnCredentialsChanged;
             Session.NodeChanged -= OnNodeChanged;
             Session.SessionEstablished -= OnSessionEstablished;
+            Session.SessionFailed -= OnSessionFailed;
             await _stop.CancelAsync().ConfigureAwait(false);
             await _sessionRun.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             await _renewerRun.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
@@ -170,9 +172,20 @@ public sealed partial class ShoalNode
 
         private void OnCredentialsChanged(NodeCredentials credentials) => _owner.ScheduleRoleReconcile();
 
+        /// <summary>A refusal of this node's certificate (removed from the swarm) puts the node in the error state.</summary>
+        private void OnSessionFailed(object? sender, Exception e)
+        {
+            if (e is RpcException { StatusCode: StatusCode.PermissionDenied or StatusCode.NotFound } refused
+                && refused.Status.Detail.Contains("removed from the swarm", StringComparison.Ordinal))
+            {
+                _owner.SetError($"{refused.Status.Detail}: run `swarm leave --force` on this node, then join it again with a token");
+            }
+        }
+
         /// <summary>Remembers the managers the dispatcher named, so that a restart reconnects through them.</summary>
         private void OnSessionEstablished(object? sender, SessionEstablishedEventArgs e)
         {
+            _owner.ClearError();
             var managers = Session.Managers.Select(m => m.Addr).Where(a => !string.IsNullOrEmpty(a)).ToList();
             if (managers.Count == 0 || managers.SequenceEqual(State.Managers))
             {

@@ -524,6 +524,24 @@ public sealed partial class ShoalNode : ISwarmNode, IAsyncDisposable
         _error = string.Empty;
     }
 
+    private void SetError(string error)
+    {
+        if (_membership is not null)
+        {
+            _error = error;
+            _state = LocalNodeStates.Error;
+        }
+    }
+
+    private void ClearError()
+    {
+        if (_state == LocalNodeStates.Error)
+        {
+            _error = string.Empty;
+            _state = LocalNodeStates.Active;
+        }
+    }
+
     private static string NodeAddress(Membership membership)
     {
         var advertise = membership.Manager?.AdvertiseAddress ?? membership.State.AdvertiseAddress;

@@ -105,6 +105,10 @@ public sealed class SwarmMembershipTests : IAsyncDisposable
         Assert.Contains("is not down and can't be removed", liveMessage, StringComparison.Ordinal);
         Assert.Equal(200, (await first.SendAsync(HttpMethod.Delete, $"/v1.50/nodes/{workerId}?force=true")).Status);
         await Eventually.TrueAsync(() => !workers[0].Running.Session!.IsConnected, "the removed worker's session is refused", TimeSpan.FromSeconds(20));
+        var removed = (await workers[0].InfoAsync()).Swarm;
+        await Eventually.TrueAsync(() => workers[0].Running.Info.LocalNodeState == LocalNodeStates.Error, "the removed worker in the error state", TimeSpan.FromSeconds(20));
+        Assert.Contains("swarm leave --force", workers[0].Running.Info.Error, StringComparison.Ordinal);
+        Assert.NotNull(removed);
         await Task.Delay(TimeSpan.FromSeconds(1), TestContext.Current.CancellationToken);
         Assert.DoesNotContain(await first.NodesAsync(), n => n.ID == workerId);
 
