@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
 using Shoal.Cli.Commands;
 
 namespace Shoal.Cli;
@@ -14,6 +16,7 @@ internal static class ShoalCli
         root.Subcommands.Add(AgentCommand.Create(environment));
         root.Subcommands.Add(SwarmCommands.Create(environment));
         root.Subcommands.Add(NodeCommands.Create(environment));
+        root.Subcommands.Add(DemoCommand.Create(environment));
         return root;
     }
 
@@ -22,6 +25,32 @@ internal static class ShoalCli
     {
         var root = Build(environment);
         var parse = root.Parse(args, new ParserConfiguration());
+        if (parse.Action is ParseErrorAction)
+        {
+            ReportParseErrors(parse, environment.Error);
+            return 1;
+        }
+
         return await parse.InvokeAsync(new InvocationConfiguration { Output = environment.Out, Error = environment.Error }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A command line that does not parse runs nothing (no request reaches the node): its errors are printed, with the
+    /// way to the help of the command concerned, as docker does (<c>See 'docker node update --help'.</c>).
+    /// </summary>
+    private static void ReportParseErrors(ParseResult parse, TextWriter error)
+    {
+        foreach (var message in parse.Errors.Select(e => e.Message).Distinct(StringComparer.Ordinal))
+        {
+            error.WriteLine(message);
+        }
+
+        var names = new List<string>();
+        for (SymbolResult? result = parse.CommandResult; result is CommandResult command && command.Parent is not null; result = command.Parent)
+        {
+            names.Insert(0, command.Command.Name);
+        }
+
+        error.WriteLine($"See '{string.Join(' ', ["shoal", .. names])} --help'.");
     }
 }

@@ -76,7 +76,7 @@ internal sealed class ControlPlane : IAsyncDisposable
     }
 
     /// <summary>Records a node the way the CA and the dispatcher would have (joined, described, with a status).</summary>
-    public async Task<Node> AddNodeAsync(
+    public async Task<Shoal.Api.Node> AddNodeAsync(
         string hostname,
         NodeRole role = NodeRole.Worker,
         NodeState state = NodeState.Ready,
@@ -114,7 +114,7 @@ internal sealed class ControlPlane : IAsyncDisposable
         return Store.View().Nodes.Get(node.Id)!;
     }
 
-    public Node Node(string id) => Store.View().Nodes.Get(id)!;
+    public Shoal.Api.Node Node(string id) => Store.View().Nodes.Get(id)!;
 
     public async ValueTask DisposeAsync()
     {
