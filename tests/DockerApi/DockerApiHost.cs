@@ -5,6 +5,8 @@ using Shoal.Api;
 using Shoal.DockerApi.Model;
 using Shoal.Manager.Tests.ControlApi;
 
+using Shoal.TestKit;
+
 namespace Shoal.DockerApi.Tests;
 
 /// <summary>
@@ -63,27 +65,7 @@ internal sealed class DockerApiHost : IAsyncDisposable
         return new DockerApiHost(plane, node, server, Client(server.SocketPath), directory);
     }
 
-    public static HttpClient Client(string socketPath) => new(new SocketsHttpHandler
-    {
-        ConnectCallback = async (_, cancellationToken) =>
-        {
-            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            try
-            {
-                await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), cancellationToken);
-                return new NetworkStream(socket, ownsSocket: true);
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
-        },
-    })
-    {
-        BaseAddress = new Uri("http://docker"),
-        Timeout = TimeSpan.FromSeconds(20),
-    };
+    public static HttpClient Client(string socketPath) => UnixSocketHttp.Create(socketPath);
 
     public async Task<(int Status, T? Body)> GetAsync<T>(string path, CancellationToken cancellationToken)
         where T : class

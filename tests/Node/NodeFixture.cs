@@ -206,27 +206,7 @@ internal sealed class TestNode(string name, string dataDirectory, int port) : IA
         return ((int)response.StatusCode, text);
     }
 
-    private static HttpClient Client(string socketPath) => new(new SocketsHttpHandler
-    {
-        ConnectCallback = async (_, cancellationToken) =>
-        {
-            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            try
-            {
-                await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), cancellationToken);
-                return new NetworkStream(socket, ownsSocket: true);
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
-        },
-    })
-    {
-        BaseAddress = new Uri("http://shoal"),
-        Timeout = TimeSpan.FromSeconds(90),
-    };
+    private static HttpClient Client(string socketPath) => UnixSocketHttp.Create(socketPath, TimeSpan.FromSeconds(90));
 
     public ValueTask DisposeAsync() => new(StopAsync());
 }
