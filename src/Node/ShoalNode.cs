@@ -146,7 +146,7 @@ public sealed partial class ShoalNode : ISwarmNode, IAsyncDisposable
         try
         {
             EnsureNotInSwarm();
-            var listen = Pick(request.ListenAddr, _options.ListenAddress) ?? _options.ListenAddress;
+            var listen = ListenOf(request.ListenAddr);
             var advertise = Pick(request.AdvertiseAddr, _options.AdvertiseAddress);
             ValidateAddress("listen address", listen);
             var spec = SwarmMapping.Merge(request.Spec ?? new Spec(), ClusterDefaults.NewClusterSpec());
@@ -223,7 +223,7 @@ public sealed partial class ShoalNode : ISwarmNode, IAsyncDisposable
                 throw DockerApiException.BadRequest("a join token is required to join a swarm (see `swarm join-token` on a manager)");
             }
 
-            var listen = Pick(request.ListenAddr, _options.ListenAddress) ?? _options.ListenAddress;
+            var listen = ListenOf(request.ListenAddr);
             var advertise = Pick(request.AdvertiseAddr, _options.AdvertiseAddress);
             ValidateAddress("listen address", listen);
             if (ParseAvailability(request.Availability) != NodeAvailability.Active)
@@ -325,8 +325,17 @@ public sealed partial class ShoalNode : ISwarmNode, IAsyncDisposable
 
     private static CertificateDirectory CertificatesOf(string dataDirectory) => new(Path.Combine(dataDirectory, "certificates"));
 
+    /// <summary>
+    /// The listen address the docker CLI sends when its user gave none (its <c>--listen-addr</c> default): it means
+    /// "unspecified" here, so the agent's own <c>--listen-addr</c> applies.
+    /// </summary>
+    private const string DockerCliDefaultListenAddress = "0.0.0.0:2377";
+
     private static string? Pick(string? requested, string? configured) =>
         string.IsNullOrWhiteSpace(requested) ? (string.IsNullOrWhiteSpace(configured) ? null : configured.Trim()) : requested.Trim();
+
+    private string ListenOf(string? requested) =>
+        requested?.Trim() == DockerCliDefaultListenAddress ? _options.ListenAddress : Pick(requested, _options.ListenAddress) ?? _options.ListenAddress;
 
     private static void ValidateAddress(string what, string? address)
     {

@@ -35,7 +35,8 @@ public sealed class SwarmCommandsTests : IAsyncLifetime
             + "To add a manager to this swarm, run 'shoal swarm join-token manager' and follow the instructions.\n",
             run.Out);
         var init = _cli.Api.Node.LastInit!;
-        Assert.Equal(("0.0.0.0:4242", "10.0.0.1", 24u), (init.ListenAddr, init.AdvertiseAddr, init.SubnetSize));
+        // No --listen-addr: none is sent, and the agent's own --listen-addr applies.
+        Assert.Equal((null, "10.0.0.1", 24u), (init.ListenAddr, init.AdvertiseAddr, init.SubnetSize));
         Assert.Equal(["10.20.0.0/16"], init.DefaultAddrPool!);
         Assert.Equal(10, init.Spec.Orchestration.TaskHistoryRetentionLimit);
         Assert.Equal(720L * 3600 * 1_000_000_000, init.Spec.CAConfig.NodeCertExpiry);
@@ -75,7 +76,7 @@ public sealed class SwarmCommandsTests : IAsyncLifetime
         var run = await _cli.RunAsync("swarm", "join", "--token", _node.ManagerToken, "10.0.0.9:4242");
 
         Assert.Equal((0, "This node joined a swarm as a manager.\n"), (run.ExitCode, run.Out));
-        Assert.Equal("0.0.0.0:4242", _cli.Api.Node.LastJoin!.ListenAddr);
+        Assert.Null(_cli.Api.Node.LastJoin!.ListenAddr);
     }
 
     [Fact]

@@ -25,7 +25,8 @@ public sealed class DockerCliNodeTests : IAsyncDisposable
 
         var token = (await DockerAsync(manager, "swarm", "join-token", "-q", "worker")).Trim();
         Assert.Equal(await manager.JoinTokenAsync(manager: false), token);
-        var joined = await DockerAsync(worker, "swarm", "join", "--token", token, "--listen-addr", worker.Address, manager.Address);
+        // Without --listen-addr the docker CLI sends its default, 0.0.0.0:2377: the agent's own --listen-addr applies.
+        var joined = await DockerAsync(worker, "swarm", "join", "--token", token, manager.Address);
         Assert.Contains("This node joined a swarm as a worker.", joined, StringComparison.Ordinal);
 
         await NodeFixture.WaitAsync(manager, n => n.Count == 2 && n.All(x => x.Status.State == "ready"), "both nodes READY");
@@ -49,7 +50,8 @@ public sealed class DockerCliNodeTests : IAsyncDisposable
         var promoted = await DockerAsync(manager, "node", "promote", "w1");
         Assert.Contains("Node w1 promoted to a manager in the swarm.", promoted, StringComparison.Ordinal);
         await Eventually.TrueAsync(() => worker.Running.Manager is not null, "w1 runs its manager part", TimeSpan.FromSeconds(30));
-        await NodeFixture.WaitAsync(manager, n => n.Count(x => x.ManagerStatus?.Reachability == "reachable") == 2, "two reachable managers");
+        var managers = await NodeFixture.WaitAsync(manager, n => n.Count(x => x.ManagerStatus?.Reachability == "reachable") == 2, "two reachable managers");
+        Assert.Equal(worker.Address, managers.Single(n => n.Description.Hostname == "w1").ManagerStatus!.Addr);
 
         var info = await DockerAsync(worker, "info");
         Assert.Contains("Swarm: active", info, StringComparison.Ordinal);

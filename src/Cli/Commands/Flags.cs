@@ -16,9 +16,6 @@ internal static class Flags
     /// <summary>The cluster port a node listens on unless told otherwise (DESIGN §2).</summary>
     public const int ClusterPort = 4242;
 
-    /// <summary>The listen address a node gets unless told otherwise: every interface, the cluster port.</summary>
-    public static readonly string DefaultListenAddr = "0.0.0.0:" + ClusterPort.ToString(CultureInfo.InvariantCulture);
-
     /// <summary>A string option that only takes one of <paramref name="allowed"/> (case-insensitively, as docker);
     /// the value is lower-cased.</summary>
     public static Option<string?> OneOf(string name, string what, string description, params string[] allowed) => new(name)

@@ -32,7 +32,7 @@ internal static class SwarmCommands
         var command = new Command(
             "init",
             "Initialize a swarm: this node becomes its first manager (and leader), and the command that joins workers to it is printed");
-        var listenAddr = Flags.NodeAddress("--listen-addr", $"Address the cluster port listens on (format: <ip|interface>[:port]; default {Flags.DefaultListenAddr})");
+        var listenAddr = Flags.NodeAddress("--listen-addr", "Address the cluster port listens on (format: <ip|interface>[:port]); default: the agent's --listen-addr");
         var advertiseAddr = new Option<string?>("--advertise-addr") { Description = "Address other nodes reach this one at (format: <ip|interface>[:port]); default: chosen by the node", HelpName = "ip|interface[:port]" };
         var dataPathAddr = new Option<string?>("--data-path-addr") { Description = "Address or interface for data path traffic (format: <ip|interface>); default: the advertise address", HelpName = "ip|interface" };
         var dataPathPort = Flags.Integer<uint>("--data-path-port", "Port for data path traffic (1024 - 49151); default 4789");
@@ -51,7 +51,7 @@ internal static class SwarmCommands
         {
             var request = new SwarmInitRequest
             {
-                ListenAddr = parse.GetValue(listenAddr) ?? Flags.DefaultListenAddr,
+                ListenAddr = parse.GetValue(listenAddr),
                 AdvertiseAddr = parse.GetValue(advertiseAddr) ?? string.Empty,
                 DataPathAddr = parse.GetValue(dataPathAddr) ?? string.Empty,
                 DataPathPort = parse.GetValue(dataPathPort) ?? 0,
@@ -76,7 +76,7 @@ internal static class SwarmCommands
         var command = new Command("join", "Join a swarm as a worker or a manager (the token decides which), through one of its managers");
         var remote = new Argument<string>("HOST:PORT") { Description = "A manager's cluster-port address, as `shoal swarm join-token` prints it" };
         var token = new Option<string>("--token") { Description = "Token for entry into the swarm (`shoal swarm join-token worker|manager` on a manager prints it)", Required = true };
-        var listenAddr = Flags.NodeAddress("--listen-addr", $"Address the cluster port listens on (format: <ip|interface>[:port]; default {Flags.DefaultListenAddr})");
+        var listenAddr = Flags.NodeAddress("--listen-addr", "Address the cluster port listens on (format: <ip|interface>[:port]); default: the agent's --listen-addr");
         var advertiseAddr = new Option<string?>("--advertise-addr") { Description = "Address other nodes reach this one at (format: <ip|interface>[:port]); default: chosen by the node", HelpName = "ip|interface[:port]" };
         var dataPathAddr = new Option<string?>("--data-path-addr") { Description = "Address or interface for data path traffic (format: <ip|interface>); default: the advertise address", HelpName = "ip|interface" };
         var availability = Flags.OneOf("--availability", "availability", "Availability of this node (active, pause or drain; default active)", NodeAvailabilities.Active, NodeAvailabilities.Pause, NodeAvailabilities.Drain);
@@ -91,7 +91,7 @@ internal static class SwarmCommands
             await client.SwarmJoinAsync(
                 new SwarmJoinRequest
                 {
-                    ListenAddr = parse.GetValue(listenAddr) ?? Flags.DefaultListenAddr,
+                    ListenAddr = parse.GetValue(listenAddr),
                     AdvertiseAddr = parse.GetValue(advertiseAddr) ?? string.Empty,
                     DataPathAddr = parse.GetValue(dataPathAddr) ?? string.Empty,
                     RemoteAddrs = [parse.GetRequiredValue(remote)],
