@@ -29,6 +29,7 @@ public sealed partial class ShoalNode : ISwarmNode, IAsyncDisposable
     private readonly NodeOptions _options;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly Lock _roleWorkLock = new();
     private readonly HostDescription _host;
     private readonly CancellationTokenSource _stopping = new();
     private DockerApiServer? _api;
@@ -290,6 +291,11 @@ public sealed partial class ShoalNode : ISwarmNode, IAsyncDisposable
                 throw new DockerApiException(503, DockerApiException.LeaveManagerMessage);
             }
 
+            if (membership.Manager is { } manager && membership.Control is { } control)
+            {
+                await LeaveRaftAsync(membership, manager, control, cancellationToken).ConfigureAwait(false);
+            }
+
             Volatile.Write(ref _membership, null);
             await membership.DisposeAsync().ConfigureAwait(false);
             ForgetSwarm();
@@ -300,6 +306,36 @@ public sealed partial class ShoalNode : ISwarmNode, IAsyncDisposable
         finally
         {
             _gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// A manager leaving with force first asks to be demoted, so that the others do not keep a dead member that counts
+    /// against their quorum. When the demotion is refused (the last manager, or it would lose quorum) or does not
+    /// complete within 15 s, the node leaves anyway, as forced: the others then see it unreachable and an operator
+    /// demotes and removes it.
+    /// </summary>
+    private async Task LeaveRaftAsync(Membership membership, SwarmManager manager, Control.ControlClient control, CancellationToken cancellationToken)
+    {
+        var nodeId = membership.Security.NodeId;
+        try
+        {
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            deadline.CancelAfter(TimeSpan.FromSeconds(15));
+            var self = (await control.GetNodeAsync(new GetNodeRequest { NodeRef = nodeId }, cancellationToken: deadline.Token).ConfigureAwait(false)).Node;
+            var spec = self.Spec.Clone();
+            spec.DesiredRole = NodeRole.Worker;
+            await control.UpdateNodeAsync(new UpdateNodeRequest { NodeId = nodeId, Version = self.Meta.Version, Spec = spec }, cancellationToken: deadline.Token).ConfigureAwait(false);
+            while (manager.Raft.Members.Any(m => m.NodeId == nodeId))
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(100), _options.TimeProvider, deadline.Token).ConfigureAwait(false);
+            }
+
+            LogLeftRaft(_logger, nodeId);
+        }
+        catch (Exception e) when (e is RpcException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            LogLeaveWithoutDemotion(_logger, nodeId, e.Message);
         }
     }
 
@@ -488,6 +524,12 @@ public sealed partial class ShoalNode : ISwarmNode, IAsyncDisposable
         {
             manager = await StartManagerAsync(security, state, cancellationToken).ConfigureAwait(false);
         }
+        else
+        {
+            // A demotion that stopped short of deleting the Raft state (a crash in between) must not bring an old
+            // member back if the node is promoted again: it would rejoin as a fresh member.
+            SwarmManager.DeleteState(_options.DataDirectory);
+        }
 
         Activate(security, state, manager);
         LogRestarted(_logger, credentials.NodeId, credentials.Role);
@@ -568,7 +610,7 @@ public sealed partial class ShoalNode : ISwarmNode, IAsyncDisposable
     /// </summary>
     private void ScheduleRoleReconcile()
     {
-        lock (_gate)
+        lock (_roleWorkLock)
         {
             var previous = _roleWork;
             _roleWork = Task.Run(async () =>
@@ -660,6 +702,12 @@ public sealed partial class ShoalNode : ISwarmNode, IAsyncDisposable
 
     [LoggerMessage(EventId = 9011, Level = LogLevel.Information, Message = "Joining: {Address} did not answer ({Reason}); trying {Next}")]
     private static partial void LogJoinFallback(ILogger logger, string address, string reason, string next);
+
+    [LoggerMessage(EventId = 9012, Level = LogLevel.Information, Message = "Node {NodeId} was demoted and left the managers' Raft group before leaving the swarm")]
+    private static partial void LogLeftRaft(ILogger logger, string nodeId);
+
+    [LoggerMessage(EventId = 9013, Level = LogLevel.Warning, Message = "Node {NodeId} leaves the swarm without leaving the managers' Raft group ({Reason}); demote and remove it from another manager")]
+    private static partial void LogLeaveWithoutDemotion(ILogger logger, string nodeId, string reason);
 
     [LoggerMessage(EventId = 9005, Level = LogLevel.Information, Message = "Node {NodeId} left the swarm")]
     private static partial void LogLeft(ILogger logger, string nodeId);

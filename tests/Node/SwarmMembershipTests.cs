@@ -160,6 +160,24 @@ public sealed class SwarmMembershipTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task AManagerLeavingWithForce_LeavesTheRaftGroupFirst_SoTheOthersKeepTheirQuorum()
+    {
+        var (managers, _) = await _fixture.StartSwarmAsync(managers: 3, workers: 0, heartbeat: TimeSpan.FromSeconds(1));
+        var leaving = managers[2];
+        var leavingId = leaving.Running.NodeId!;
+
+        Assert.Equal(200, (await leaving.SendAsync(HttpMethod.Post, "/v1.50/swarm/leave?force=true")).Status);
+
+        Assert.Equal(2, managers[0].Running.Manager!.Raft.Members.Count);
+        Assert.DoesNotContain(managers[0].Running.Manager!.Raft.Members, m => m.NodeId == leavingId);
+        var nodes = await NodeFixture.WaitAsync(managers[0], n => n.Single(x => x.ID == leavingId) is { Spec.Role: NodeRoles.Worker, Status.State: NodeStates.Down }, "the manager that left a DOWN worker");
+        Assert.Equal(2, nodes.Count(n => n.ManagerStatus is not null));
+
+        // With two managers left, one more may go: the quorum is counted without the one that left.
+        Assert.Equal(200, (await managers[0].SetRoleAsync(managers[1].Running.NodeId!, NodeRoles.Worker)).Status);
+    }
+
+    [Fact]
     public void ASocketPathTooLongToBind_IsRefusedBeforeAnythingStarts()
     {
         var options = new NodeOptions { DataDirectory = "/tmp/" + new string('d', 120) };
