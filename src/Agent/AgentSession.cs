@@ -14,7 +14,7 @@ public sealed record SessionEstablishedEventArgs(string ManagerAddress, string S
 /// The worker's session with the managers (DESIGN §9): it registers with a manager picked at random by weight,
 /// heartbeats at the period it is told, hands assignments to an <see cref="IAssignmentSink"/> and reports task
 /// statuses in batches. On any failure it drops the session and registers again, with exponential backoff and
-/// jitter, preferring another manager than the one that failed.
+/// jitter (never longer than a heartbeat period), preferring the managers that have not failed since its last session.
 /// </summary>
 public sealed partial class AgentSession : IDisposable
 {
@@ -34,6 +34,7 @@ public sealed partial class AgentSession : IDisposable
     private string? _managerAddress;
     private bool _connected;
     private int _running;
+    private long _heartbeatPeriodTicks;
 
     /// <param name="security">The node's certificate (its identity to the dispatcher).</param>
     /// <param name="options">Where to start and how to retry.</param>
@@ -151,10 +152,11 @@ public sealed partial class AgentSession : IDisposable
         try
         {
             var backoff = TimeSpan.Zero;
-            string? failed = null;
+            // Managers that failed since the last session: avoided while another one remains untried.
+            var failedSinceLastSession = new HashSet<string>(StringComparer.Ordinal);
             while (!cancellationToken.IsCancellationRequested)
             {
-                var address = PickManager(failed);
+                var address = PickManager(failedSinceLastSession);
                 var established = false;
                 try
                 {
@@ -166,7 +168,12 @@ public sealed partial class AgentSession : IDisposable
                 }
                 catch (Exception e)
                 {
-                    failed = address;
+                    if (established)
+                    {
+                        failedSinceLastSession.Clear();
+                    }
+
+                    failedSinceLastSession.Add(address);
                     LogSessionFailed(_logger, address, Describe(e));
                     SessionFailed?.Invoke(this, e);
                 }
@@ -245,6 +252,11 @@ public sealed partial class AgentSession : IDisposable
         }
 
         var first = call.ResponseStream.Current;
+        if (first.HeartbeatPeriod is { } announced && announced.ToTimeSpan() > TimeSpan.Zero)
+        {
+            Volatile.Write(ref _heartbeatPeriodTicks, announced.ToTimeSpan().Ticks);
+        }
+
         lock (_lock)
         {
             _managerAddress = address;
@@ -400,7 +412,7 @@ public sealed partial class AgentSession : IDisposable
     }
 
     /// <summary>A manager at random in proportion to the weights, avoiding <paramref name="avoid"/> when there is another.</summary>
-    private string PickManager(string? avoid)
+    private string PickManager(HashSet<string> avoid)
     {
         List<WeightedPeer> managers;
         lock (_lock)
@@ -408,9 +420,11 @@ public sealed partial class AgentSession : IDisposable
             managers = _managers;
         }
 
-        var candidates = managers.Count > 1 && avoid is not null ? managers.Where(m => m.Addr != avoid).ToList() : managers;
+        // Every manager failed once: start a new round over all of them.
+        var candidates = managers.Where(m => !avoid.Contains(m.Addr)).ToList();
         if (candidates.Count == 0)
         {
+            avoid.Clear();
             candidates = managers;
         }
 
@@ -428,10 +442,22 @@ public sealed partial class AgentSession : IDisposable
         return candidates[^1].Addr;
     }
 
+    /// <summary>
+    /// The next backoff: doubling up to <see cref="AgentOptions.MaxBackoff"/>, and never beyond one heartbeat period
+    /// once one is known. After a leader change the new leader gives every node a grace of a few periods to register
+    /// again before marking it DOWN; a backoff longer than a period could sleep through that grace.
+    /// </summary>
     private TimeSpan Next(TimeSpan backoff)
     {
         var next = backoff == TimeSpan.Zero ? _options.InitialBackoff : backoff * 2;
-        return next > _options.MaxBackoff ? _options.MaxBackoff : next;
+        var ceiling = _options.MaxBackoff;
+        var period = Volatile.Read(ref _heartbeatPeriodTicks);
+        if (period > 0 && TimeSpan.FromTicks(period) < ceiling)
+        {
+            ceiling = TimeSpan.FromTicks(Math.Max(period, _options.InitialBackoff.Ticks));
+        }
+
+        return next > ceiling ? ceiling : next;
     }
 
     private static string Describe(Exception e) => e is RpcException rpc ? $"{rpc.StatusCode}: {rpc.Status.Detail}" : e.Message;
