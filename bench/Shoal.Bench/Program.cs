@@ -6,9 +6,17 @@ using Shoal.Bench;
 //   raft-member ...                       one manager process (started by the others)
 //   raft-throughput [--seconds 10]        3 managers; commits/s and latency for 1, 64, 256 writers of 200-byte entries
 //   raft-failover [--kills 10] [--fast]   3 managers; kill -9 of the leader -> first write committed on a new leader
+// Swarms of `shoal agent` processes (LocalSwarm); --verbose streams every node's log to stderr:
+//   node-join [--workers 5] [--heartbeat 5] [--concurrent]
+//                                         3 managers; POST /swarm/join -> the worker READY on the leader
+//   node-down [--reps 5] [--heartbeats 5,1] [--managers 3]
+//                                         kill -9 of a worker -> DOWN on the leader, per heartbeat period
+//   worker-failover [--workers 3] [--reps 5] [--heartbeat 5]
+//                                         3 managers; kill -9 of the leader -> new leader, workers' new sessions,
+//                                         all READY on the new leader; live nodes ever shown DOWN
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: Shoal.Bench raft-member|raft-throughput|raft-failover [options]");
+    Console.Error.WriteLine("usage: Shoal.Bench raft-member|raft-throughput|raft-failover|node-join|node-down|worker-failover [options]");
     return 2;
 }
 
@@ -17,6 +25,8 @@ string Option(string name, string fallback)
     var i = Array.IndexOf(args, name);
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
 }
+
+static TimeSpan Seconds(string value) => TimeSpan.FromSeconds(double.Parse(value, CultureInfo.InvariantCulture));
 
 switch (args[0])
 {
@@ -96,6 +106,28 @@ switch (args[0])
         Directory.Delete(root, recursive: true);
         return 0;
     }
+
+    case "node-join":
+        return await SwarmScenarios.NodeJoinAsync(
+            int.Parse(Option("--workers", "5"), CultureInfo.InvariantCulture),
+            Seconds(Option("--heartbeat", "5")),
+            args.Contains("--concurrent"),
+            args.Contains("--verbose"));
+
+    case "node-down":
+        return await SwarmScenarios.NodeDownAsync(
+            [.. Option("--heartbeats", "5,1").Split(',').Select(Seconds)],
+            int.Parse(Option("--reps", "5"), CultureInfo.InvariantCulture),
+            int.Parse(Option("--managers", "3"), CultureInfo.InvariantCulture),
+            args.Contains("--verbose"));
+
+    case "worker-failover":
+        return await SwarmScenarios.WorkerFailoverAsync(
+            int.Parse(Option("--workers", "3"), CultureInfo.InvariantCulture),
+            int.Parse(Option("--reps", "5"), CultureInfo.InvariantCulture),
+            Seconds(Option("--heartbeat", "5")),
+            args.Contains("--verbose"));
+
 
     default:
         Console.Error.WriteLine($"unknown mode {args[0]}");
