@@ -128,6 +128,8 @@ switch (args[0])
             Seconds(Option("--heartbeat", "5")),
             args.Contains("--verbose"));
 
+    case "scheduler":
+        return await SchedulerBench.RunAsync(args);
 
     default:
         Console.Error.WriteLine($"unknown mode {args[0]}");
