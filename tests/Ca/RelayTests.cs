@@ -134,6 +134,27 @@ public sealed class RelayTests
         Assert.Contains("not the leader any more", error.Status.Detail, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task ACallRelayedToALeaderThatCannotBeReached_SaysSo_NamingTheLeader()
+    {
+        var route = new MutableRoute();
+        await using var port = await ManagerPort.StartAsync(route: route);
+        // A leader address nothing listens on (a port just freed).
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var deadAddress = $"127.0.0.1:{((System.Net.IPEndPoint)listener.LocalEndpoint).Port}";
+        listener.Stop();
+        var manager = port.Issue(NodeRole.Manager);
+        using var toDeadLeader = Shoal.Ca.Client.ClusterChannels.Create(deadAddress, new NodeSecurity(manager));
+        route.Current = new LeaderRoute.Relay(toDeadLeader.CreateCallInvoker(), deadAddress);
+        using var channel = port.Channel(port.Issue(NodeRole.Worker));
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => new Probe.Probe.ProbeClient(channel).RelayedAsync(new Empty()).ResponseAsync);
+
+        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+        Assert.StartsWith($"this manager could not relay the call to the leader at {deadAddress} (", error.Status.Detail, StringComparison.Ordinal);
+    }
+
     private sealed class MutableRoute : ILeaderRoute
     {
         public LeaderRoute Current { get; set; } = LeaderRoute.Local;

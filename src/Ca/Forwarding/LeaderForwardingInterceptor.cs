@@ -21,33 +21,56 @@ public sealed class LeaderForwardingInterceptor(MethodAuthorizationTable table, 
     /// <inheritdoc/>
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
     {
-        if (RelayTarget(context) is not { } leader)
+        if (RelayTarget(context) is not { } relay)
         {
             return await continuation(request, context).ConfigureAwait(false);
         }
 
-        using var call = leader.AsyncUnaryCall(MethodOf<TRequest, TResponse>(context.Method), null, RelayOptions(context), request);
-        return await call.ResponseAsync.ConfigureAwait(false);
+        using var call = relay.Leader.AsyncUnaryCall(MethodOf<TRequest, TResponse>(context.Method), null, RelayOptions(context), request);
+        try
+        {
+            return await call.ResponseAsync.ConfigureAwait(false);
+        }
+        catch (RpcException e) when (!Answered(call.ResponseHeadersAsync))
+        {
+            throw Unreachable(relay, e);
+        }
     }
 
     /// <inheritdoc/>
     public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
     {
-        if (RelayTarget(context) is not { } leader)
+        if (RelayTarget(context) is not { } relay)
         {
             await continuation(request, responseStream, context).ConfigureAwait(false);
             return;
         }
 
-        using var call = leader.AsyncServerStreamingCall(MethodOf<TRequest, TResponse>(context.Method), null, RelayOptions(context), request);
-        await foreach (var message in call.ResponseStream.ReadAllAsync(context.CancellationToken).ConfigureAwait(false))
+        using var call = relay.Leader.AsyncServerStreamingCall(MethodOf<TRequest, TResponse>(context.Method), null, RelayOptions(context), request);
+        try
         {
-            await responseStream.WriteAsync(message, context.CancellationToken).ConfigureAwait(false);
+            await foreach (var message in call.ResponseStream.ReadAllAsync(context.CancellationToken).ConfigureAwait(false))
+            {
+                await responseStream.WriteAsync(message, context.CancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (RpcException e) when (!Answered(call.ResponseHeadersAsync))
+        {
+            throw Unreachable(relay, e);
         }
     }
 
+    /// <summary>
+    /// Whether the leader answered the relayed call at all (sent its headers): its own errors pass through as they
+    /// are; a call that never reached it is reported as such, not in the words of this follower's gRPC client.
+    /// </summary>
+    private static bool Answered(Task<Metadata> headers) => headers.IsCompletedSuccessfully;
+
+    private static RpcException Unreachable(LeaderRoute.Relay relay, RpcException e) =>
+        new(new Status(StatusCode.Unavailable, $"this manager could not relay the call to the leader at {relay.LeaderAddress} ({e.Status.Detail}); retry, or call another manager", e));
+
     /// <summary>The leader to relay to, or null when the call is served here.</summary>
-    private CallInvoker? RelayTarget(ServerCallContext context)
+    private LeaderRoute.Relay? RelayTarget(ServerCallContext context)
     {
         if (table.Find(context.Method) is not { ForwardToLeader: true })
         {
@@ -57,7 +80,7 @@ public sealed class LeaderForwardingInterceptor(MethodAuthorizationTable table, 
         switch (route.Current)
         {
             case LeaderRoute.Relay relay when context.RequestHeaders.GetValue(RelayHeaders.ForwardedFor) is null:
-                return relay.Leader;
+                return relay;
             case LeaderRoute.Relay relay:
                 throw new RpcException(new Status(StatusCode.Unavailable,
                     $"this manager is not the leader any more (the leader is at {relay.LeaderAddress}); retry"));
