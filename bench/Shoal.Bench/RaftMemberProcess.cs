@@ -138,6 +138,11 @@ internal static class RaftMemberProcess
         {
             return Results.Json(new PutReply("unknown", 0, 0), statusCode: StatusCodes.Status503ServiceUnavailable);
         }
+        catch (StaleTransactionException)
+        {
+            // Checked against a state this member has moved past (it was a follower then): nothing was proposed.
+            return Results.Json(new PutReply("stale", 0, 0), statusCode: StatusCodes.Status503ServiceUnavailable);
+        }
     }
 
     private static ByteString PaddedTransaction(int size)

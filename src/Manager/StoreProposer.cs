@@ -57,6 +57,25 @@ public sealed class StoreProposer : IProposer, IRaftStateMachine, IDisposable
     }
 
     /// <inheritdoc/>
+    /// <exception cref="StaleTransactionException">The store applied another entry after the transaction was checked
+    /// (for example, this member was a follower then and has since become leader): nothing was proposed.</exception>
+    public async ValueTask ProposeAsync(IReadOnlyList<StoreAction> actions, ulong baseVersion, Action<ulong> onCommitted, CancellationToken cancellationToken)
+    {
+        var transaction = new StoreTransaction();
+        transaction.Actions.AddRange(actions);
+        var data = transaction.ToByteString();
+        ulong seen = 0;
+        try
+        {
+            await Raft.ProposeAsync(data, onCommitted, () => (seen = Store.View().Version) == baseVersion ? null : "stale", cancellationToken).ConfigureAwait(false);
+        }
+        catch (Raft.Core.ProposalRefusedException)
+        {
+            throw new StaleTransactionException(baseVersion, seen);
+        }
+    }
+
+    /// <inheritdoc/>
     public void Apply(ulong index, ReadOnlyMemory<byte> data)
     {
         var transaction = StoreTransaction.Parser.ParseFrom(data.Span);

@@ -196,7 +196,16 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
     /// </summary>
     /// <exception cref="NotLeaderException">This member is not the leader.</exception>
     /// <exception cref="LeadershipLostException">Leadership was lost before the entry committed here.</exception>
-    public Task<ulong> ProposeAsync(ByteString data, Action<ulong>? onApplied = null, CancellationToken cancellationToken = default)
+    public Task<ulong> ProposeAsync(ByteString data, Action<ulong>? onApplied = null, CancellationToken cancellationToken = default) =>
+        ProposeAsync(data, onApplied, precondition: null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="ProposeAsync(ByteString, Action{ulong}?, CancellationToken)"/>, with a
+    /// <paramref name="precondition"/> run on the driver's loop, atomically with the application of committed
+    /// entries, just before the entry is appended: it returns null to go on, or why the entry must not be proposed
+    /// (the proposal then fails with <see cref="ProposalRefusedException"/> and nothing enters the log).
+    /// </summary>
+    public Task<ulong> ProposeAsync(ByteString data, Action<ulong>? onApplied, Func<string?>? precondition, CancellationToken cancellationToken = default)
     {
         var pending = new PendingProposal(onApplied);
         Post(() =>
@@ -212,11 +221,18 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
                         : new NotLeaderException(_core.Lead);
                 }
 
+                if (precondition?.Invoke() is { } refusal)
+                {
+                    // E.g. the write was checked while this member was still a follower, and entries it had not
+                    // applied then have been applied since (on becoming leader): its checks no longer hold.
+                    throw new ProposalRefusedException(refusal);
+                }
+
                 var (index, term) = _core.Propose(data);
                 pending.Term = term;
                 _proposals[index] = pending;
             }
-            catch (Exception e) when (e is NotLeaderException or InvalidOperationException)
+            catch (Exception e) when (e is NotLeaderException or ProposalRefusedException or InvalidOperationException)
             {
                 pending.Completion.TrySetException(e is InvalidOperationException ? new NotLeaderException(e.Message) : e);
             }

@@ -22,6 +22,16 @@ namespace Shoal.Store;
 public interface IProposer
 {
     ValueTask ProposeAsync(IReadOnlyList<StoreAction> actions, Action<ulong> onCommitted, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// As <see cref="ProposeAsync(IReadOnlyList{StoreAction}, Action{ulong}, CancellationToken)"/>, for a transaction
+    /// checked against the store at <paramref name="baseVersion"/>. A proposer that can tell, atomically with the
+    /// application of committed entries, that the store has moved past that version since refuses the entry with
+    /// <see cref="StaleTransactionException"/> instead of proposing it: its checks (names, versions) were made against
+    /// a state that no longer is. The default proposes without that check.
+    /// </summary>
+    ValueTask ProposeAsync(IReadOnlyList<StoreAction> actions, ulong baseVersion, Action<ulong> onCommitted, CancellationToken cancellationToken) =>
+        ProposeAsync(actions, onCommitted, cancellationToken);
 }
 
 /// <summary>Limits of the store; the defaults are DESIGN §13's.</summary>

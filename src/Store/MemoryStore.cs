@@ -244,11 +244,23 @@ public sealed class MemoryStore : IDisposable
 
         var actions = ActionsOf(changes);
         var committed = false;
-        await _proposer.ProposeAsync(actions, index =>
+        void OnCommitted(ulong index)
         {
             Publish(tx, changes, tables, index);
             committed = true;
-        }, cancellationToken);
+        }
+
+        // The version the transaction's checks were made against, when it is still known: the proposer refuses the
+        // entry if the store has moved past it by the time the entry would enter the log.
+        if (tx.Base is { } checkedAgainst)
+        {
+            await _proposer.ProposeAsync(actions, checkedAgainst.Version, OnCommitted, cancellationToken);
+        }
+        else
+        {
+            await _proposer.ProposeAsync(actions, OnCommitted, cancellationToken);
+        }
+
         if (!committed)
         {
             throw new InvalidOperationException("the proposer completed a proposal without reporting it committed");

@@ -36,6 +36,25 @@ public sealed class UpdateOutOfSequenceException : StoreException
     public ulong CurrentVersion { get; }
 }
 
+/// <summary>
+/// The store changed between the moment a transaction was checked against it and the moment its entry would have
+/// entered the replicated log (an entry committed elsewhere was applied meanwhile): the transaction was refused
+/// before it was proposed, and may be retried as it is, against the current state.
+/// </summary>
+public sealed class StaleTransactionException : StoreException
+{
+    public StaleTransactionException(ulong preparedAt, ulong current)
+        : base($"the store changed while this write was being prepared (prepared at version {preparedAt}, now at {current}); retry it")
+    {
+        PreparedAt = preparedAt;
+        Current = current;
+    }
+
+    public ulong PreparedAt { get; }
+
+    public ulong Current { get; }
+}
+
 /// <summary>Another object of the same kind already has this name (names compare case-insensitively).</summary>
 public sealed class NameConflictException : StoreException
 {

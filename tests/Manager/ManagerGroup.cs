@@ -131,6 +131,8 @@ internal sealed class ManagerGroup : IAsyncDisposable
 
         public MemoryStore? Store { get; private set; }
 
+        public StoreProposer? Proposer { get; private set; }
+
         public bool Running => Raft is not null;
 
         public string Directory { get; } = directory;
@@ -144,6 +146,7 @@ internal sealed class ManagerGroup : IAsyncDisposable
         public async Task StartRaftAsync(bool bootstrap = false, IReadOnlyList<RaftMember>? peers = null)
         {
             var proposer = new StoreProposer();
+            Proposer = proposer;
             Store = proposer.CreateStore();
             var options = group.Configure(new RaftNodeOptions
             {

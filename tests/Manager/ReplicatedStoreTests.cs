@@ -127,6 +127,31 @@ public sealed class ReplicatedStoreTests
         Assert.DoesNotContain(leader.Raft.Members, m => m.RaftId == removed.Self.RaftId);
     }
 
+    [Fact]
+    public async Task AWriteCheckedAgainstAStoreThatHasMovedOnSince_IsRefusedBeforeItEntersTheLog_AndCanBeRetried()
+    {
+        // The interleaving this guards: a member checks a write while it is a follower, then becomes leader and
+        // applies entries it had not applied when it checked; the write's checks (names, versions) no longer hold.
+        await using var group = await ManagerGroup.StartAsync(1);
+        var leader = group.Leader;
+        await leader.Store!.UpdateAsync(tx => tx.Create(Config("first")));
+        var checkedAt = leader.Store.View().Version;
+        await leader.Store.UpdateAsync(tx => tx.Create(Config("second")));
+        var committed = false;
+
+        var stale = await Assert.ThrowsAsync<Shoal.Store.StaleTransactionException>(() => leader.Proposer!.ProposeAsync(
+            [new StoreAction { Kind = StoreActionKind.Create, Config = Config("second") }], checkedAt, _ => committed = true, TestContext.Current.CancellationToken).AsTask());
+
+        Assert.False(committed);
+        Assert.Equal((checkedAt, leader.Store.View().Version), (stale.PreparedAt, stale.Current));
+        Assert.Equal(["first", "second"], leader.Store.View().Configs.All().Select(c => c.Spec.Annotations.Name).Order());
+
+        // Retried, the write is checked against the current state: here its name is taken, so it is refused as such.
+        await Assert.ThrowsAsync<Shoal.Store.NameConflictException>(() => leader.Store.UpdateAsync(tx => tx.Create(Config("second"))).AsTask());
+        await leader.Store.UpdateAsync(tx => tx.Create(Config("third")));
+        Assert.Equal(3, leader.Store.View().Configs.Count);
+    }
+
     private static Config Config(string name) => new()
     {
         Id = Identity.NewId(),

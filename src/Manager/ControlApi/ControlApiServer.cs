@@ -377,6 +377,10 @@ public sealed partial class ControlApiServer : Shoal.Api.Control.ControlBase
         {
             throw new RpcException(new Status(StatusCode.Unavailable, $"the write may or may not have been applied: {e.Message}; read the object again before retrying"));
         }
+        catch (StaleTransactionException e)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, $"this manager can't write yet: {e.Message}"));
+        }
     }
 
     private static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));

@@ -31,3 +31,25 @@ public sealed class NotLeaderException : Exception
     /// <summary>The leader's Raft ID, or 0 when none is known.</summary>
     public ulong LeaderId { get; }
 }
+
+/// <summary>A proposal whose precondition failed on the driver's loop: nothing entered the log.</summary>
+public sealed class ProposalRefusedException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public ProposalRefusedException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public ProposalRefusedException()
+        : base("the proposal's precondition failed")
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public ProposalRefusedException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
