@@ -3,6 +3,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Shoal.Api;
 using Shoal.Store;
 
+using Shoal.Manager.Reconciliation;
+
 namespace Shoal.Manager.Allocator;
 
 /// <summary>
@@ -94,74 +96,21 @@ public sealed partial class Allocator
         }
     }
 
-    private async Task LoopAsync(StoreWatcher watcher, CancellationToken cancellationToken)
+    // Work found at start is done at once; later work after the debounce.
+    private Task LoopAsync(StoreWatcher watcher, CancellationToken cancellationToken) => new DebouncedWatchLoop
     {
-        // Work found at start is done at once; later work after the debounce.
-        DateTimeOffset? firstChange = HasWork ? _time.GetUtcNow() - _options.MaxLatency : null;
-        var lastCommit = firstChange ?? DateTimeOffset.MinValue;
-        var changed = false;
-        Task<bool>? waiting = null;
-        while (true)
+        Apply = Apply,
+        HasWork = () => HasWork,
+        PassAsync = async ct =>
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            while (watcher.TryRead(out var e))
-            {
-                if (e.Kind != StoreEventKind.Commit)
-                {
-                    changed |= Apply(e);
-                }
-                else if (changed)
-                {
-                    changed = false;
-                    lastCommit = _time.GetUtcNow();
-                    firstChange ??= lastCommit;
-                    Interlocked.Increment(ref _relevantCommits);
-                }
-            }
-
-            if (!HasWork)
-            {
-                firstChange = null;
-            }
-
-            TimeSpan? wait = null;
-            if (firstChange is { } first)
-            {
-                var now = _time.GetUtcNow();
-                var due = Min(lastCommit + _options.CommitDebounceGap, first + _options.MaxLatency);
-                if (due <= now)
-                {
-                    firstChange = null;
-                    await PassAsync(cancellationToken);
-                    continue;
-                }
-
-                wait = due - now;
-            }
-
-            waiting ??= watcher.WaitToReadAsync(cancellationToken).AsTask();
-            if (wait is { } timeout && !waiting.IsCompleted)
-            {
-                using var delayCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                var delay = Task.Delay(timeout, _time, delayCancel.Token);
-                var done = await Task.WhenAny(waiting, delay);
-                await delayCancel.CancelAsync();
-                if (done != waiting)
-                {
-                    continue;
-                }
-            }
-
-            if (!await waiting)
-            {
-                return;
-            }
-
-            waiting = null;
-        }
-    }
-
-    private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
+            await PassAsync(ct);
+            return false;
+        },
+        OnRelevantCommit = () => Interlocked.Increment(ref _relevantCommits),
+        Time = _time,
+        QuietGap = _options.CommitDebounceGap,
+        MaxLatency = _options.MaxLatency,
+    }.RunAsync(watcher, cancellationToken);
 
     /// <summary>Services to allocate, refused services that may fit now, or tasks to move.</summary>
     private bool HasWork => _toAllocate.Count > 0 || (_portsMayBeFree && _refused.Count > 0) || _new.Values.Any(IsReady);

@@ -3,6 +3,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Shoal.Api;
 using Shoal.Store;
 
+using Shoal.Manager.Reconciliation;
+
 namespace Shoal.Manager.Scheduler;
 
 /// <summary>
@@ -87,80 +89,18 @@ public sealed partial class Scheduler
         }
     }
 
-    private async Task LoopAsync(StoreWatcher watcher, CancellationToken cancellationToken)
+    // Tasks found pending at start are scheduled at once; later ones after the debounce. A pass whose decisions
+    // conflicted (their tasks queued again) asks for another pass after the gap.
+    private Task LoopAsync(StoreWatcher watcher, CancellationToken cancellationToken) => new DebouncedWatchLoop
     {
-        // Tasks found pending at start are scheduled at once; later ones after the debounce.
-        DateTimeOffset? firstChange = _unassigned.Count > 0 ? _time.GetUtcNow() - _options.MaxLatency : null;
-        var lastCommit = firstChange ?? DateTimeOffset.MinValue;
-        var changed = false;
-        Task<bool>? waiting = null;
-        while (true)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            while (watcher.TryRead(out var e))
-            {
-                if (e.Kind != StoreEventKind.Commit)
-                {
-                    changed |= Apply(e);
-                }
-                else if (changed)
-                {
-                    changed = false;
-                    lastCommit = _time.GetUtcNow();
-                    firstChange ??= lastCommit;
-                    Interlocked.Increment(ref _relevantCommits);
-                }
-            }
-
-            if (_unassigned.Count == 0)
-            {
-                firstChange = null;
-            }
-
-            TimeSpan? wait = null;
-            if (firstChange is { } first)
-            {
-                var now = _time.GetUtcNow();
-                var due = Min(lastCommit + _options.CommitDebounceGap, first + _options.MaxLatency);
-                if (due <= now)
-                {
-                    firstChange = null;
-                    if (await PassAsync(cancellationToken))
-                    {
-                        // Some decisions conflicted and their tasks were queued again: another pass after the gap.
-                        lastCommit = _time.GetUtcNow();
-                        firstChange = lastCommit;
-                    }
-
-                    continue;
-                }
-
-                wait = due - now;
-            }
-
-            waiting ??= watcher.WaitToReadAsync(cancellationToken).AsTask();
-            if (wait is { } timeout && !waiting.IsCompleted)
-            {
-                using var delayCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                var delay = Task.Delay(timeout, _time, delayCancel.Token);
-                var done = await Task.WhenAny(waiting, delay);
-                await delayCancel.CancelAsync();
-                if (done != waiting)
-                {
-                    continue;
-                }
-            }
-
-            if (!await waiting)
-            {
-                return;
-            }
-
-            waiting = null;
-        }
-    }
-
-    private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
+        Apply = Apply,
+        HasWork = () => _unassigned.Count > 0,
+        PassAsync = PassAsync,
+        OnRelevantCommit = () => Interlocked.Increment(ref _relevantCommits),
+        Time = _time,
+        QuietGap = _options.CommitDebounceGap,
+        MaxLatency = _options.MaxLatency,
+    }.RunAsync(watcher, cancellationToken);
 
     /// <summary>A task the scheduler must decide on: PENDING (the allocator is done with it) and still meant to run.
     /// Without a node it needs one; with a node (global services bind their tasks when they create them) the scheduler

@@ -1,0 +1,103 @@
+using Shoal.Store;
+
+namespace Shoal.Manager.Reconciliation;
+
+/// <summary>
+/// The event loop the leader's reconcilers share (DESIGN §8, CONVENTIONS habit 8): it feeds every store event to the
+/// component's index, and runs a pass once the commits that mattered have been quiet for the debounce gap, or at the
+/// latest the maximum latency after the first of them. Work found at start runs at once.
+/// </summary>
+internal sealed class DebouncedWatchLoop
+{
+    /// <summary>Applies one (non-commit) event to the component's index; true when it may give the component work.</summary>
+    public required Func<StoreEvent, bool> Apply { get; init; }
+
+    /// <summary>Whether the component has anything to do now.</summary>
+    public required Func<bool> HasWork { get; init; }
+
+    /// <summary>One pass; true asks for another pass after the gap (e.g. conflicting decisions queued again).</summary>
+    public required Func<CancellationToken, Task<bool>> PassAsync { get; init; }
+
+    /// <summary>Called for each commit that carried a relevant event (the component counts them).</summary>
+    public Action OnRelevantCommit { get; init; } = () => { };
+
+    public required TimeProvider Time { get; init; }
+
+    public required TimeSpan QuietGap { get; init; }
+
+    public required TimeSpan MaxLatency { get; init; }
+
+    /// <summary>Runs until the watcher closes (returns) or <paramref name="cancellationToken"/> is cancelled (throws).</summary>
+    public async Task RunAsync(StoreWatcher watcher, CancellationToken cancellationToken)
+    {
+        DateTimeOffset? firstChange = HasWork() ? Time.GetUtcNow() - MaxLatency : null;
+        var lastCommit = firstChange ?? DateTimeOffset.MinValue;
+        var changed = false;
+        Task<bool>? waiting = null;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            while (watcher.TryRead(out var e))
+            {
+                if (e.Kind != StoreEventKind.Commit)
+                {
+                    changed |= Apply(e);
+                }
+                else if (changed)
+                {
+                    changed = false;
+                    lastCommit = Time.GetUtcNow();
+                    firstChange ??= lastCommit;
+                    OnRelevantCommit();
+                }
+            }
+
+            if (!HasWork())
+            {
+                firstChange = null;
+            }
+
+            TimeSpan? wait = null;
+            if (firstChange is { } first)
+            {
+                var now = Time.GetUtcNow();
+                var due = Min(lastCommit + QuietGap, first + MaxLatency);
+                if (due <= now)
+                {
+                    firstChange = null;
+                    if (await PassAsync(cancellationToken))
+                    {
+                        lastCommit = Time.GetUtcNow();
+                        firstChange = lastCommit;
+                    }
+
+                    continue;
+                }
+
+                wait = due - now;
+            }
+
+            waiting ??= watcher.WaitToReadAsync(cancellationToken).AsTask();
+            if (wait is { } timeout && !waiting.IsCompleted)
+            {
+                using var delayCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                var delay = Task.Delay(timeout, Time, delayCancel.Token);
+                var done = await Task.WhenAny(waiting, delay);
+                await delayCancel.CancelAsync();
+                if (done != waiting)
+                {
+                    continue;
+                }
+            }
+
+            if (!await waiting)
+            {
+                return;
+            }
+
+            waiting = null;
+        }
+    }
+
+    private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
+}
