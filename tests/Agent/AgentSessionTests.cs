@@ -34,6 +34,15 @@ public sealed class AgentSessionTests
 
         await Eventually.TrueAsync(() => session.ManagerAddress == harness.Managers[1].HostPort, "the agent connected to the second manager");
         await Eventually.TrueAsync(() => harness.StateOf(worker.NodeId) == NodeState.Ready, "the worker READY again");
+        await Eventually.TrueAsync(
+            () =>
+            {
+                lock (sessions)
+                {
+                    return sessions.Count == 2;
+                }
+            },
+            "SessionEstablished raised for the second session");
         lock (sessions)
         {
             Assert.Equal([harness.Managers[0].HostPort, harness.Managers[1].HostPort], sessions.Select(s => s.ManagerAddress));

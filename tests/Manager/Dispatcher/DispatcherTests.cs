@@ -231,10 +231,17 @@ public sealed class DispatcherTests
         }, TestContext.Current.CancellationToken);
 
         await Eventually.TrueAsync(() => agent.Session.Node?.Spec.Annotations.Labels.GetValueOrDefault("zone") == "b", "the agent told its new label");
-        lock (changes)
-        {
-            Assert.Contains(changes, n => n.Spec.Annotations.Labels.GetValueOrDefault("zone") == "b");
-        }
+
+        // The session records the node before it raises NodeChanged: wait for the event, not just the property.
+        await Eventually.TrueAsync(
+            () =>
+            {
+                lock (changes)
+                {
+                    return changes.Any(n => n.Spec.Annotations.Labels.GetValueOrDefault("zone") == "b");
+                }
+            },
+            "NodeChanged raised with the new label");
 
         Assert.Equal(harness.Managers.Select(m => m.HostPort).Order(), agent.Session.Managers.Select(m => m.Addr).Order());
     }
