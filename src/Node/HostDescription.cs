@@ -1,5 +1,6 @@
 using Shoal.Agent;
 using Shoal.Api;
+using Shoal.DockerApi;
 
 namespace Shoal.Node;
 
@@ -7,6 +8,23 @@ namespace Shoal.Node;
 internal sealed class HostDescription(string? hostname) : NodeDescriptionProvider
 {
     public string Hostname { get; } = string.IsNullOrWhiteSpace(hostname) ? Environment.MachineName : hostname.Trim();
+
+    /// <summary>
+    /// The host facts <c>/info</c>, <c>/version</c> and every ping report, read once: they do not change while the
+    /// process runs, and the docker CLI pings before each command.
+    /// </summary>
+    public LocalNodeInfo Facts => _facts ??= new LocalNodeInfo
+    {
+        Hostname = Hostname,
+        NCPU = Environment.ProcessorCount,
+        MemTotal = MemoryBytes(),
+        OperatingSystem = OperatingSystemPrettyName(),
+        KernelVersion = Environment.OSVersion.Version.ToString(),
+        Architecture = ArchitectureName(System.Runtime.InteropServices.RuntimeInformation.OSArchitecture),
+        Version = EngineVersion(),
+    };
+
+    private LocalNodeInfo? _facts;
 
     public override NodeDescription Describe()
     {
@@ -16,7 +34,7 @@ internal sealed class HostDescription(string? hostname) : NodeDescriptionProvide
     }
 
     /// <summary>The PRETTY_NAME of /etc/os-release (as Docker's <c>/info</c> shows it), else the runtime's description.</summary>
-    public static string OperatingSystemPrettyName()
+    private static string OperatingSystemPrettyName()
     {
         try
         {

@@ -60,9 +60,6 @@ public sealed partial class ShoalNode : ISwarmNode, IAsyncDisposable
     /// <summary>The node's ID once in a swarm, else null.</summary>
     public string? NodeId => Volatile.Read(ref _membership)?.Security.NodeId;
 
-    /// <summary>Raised after the manager part started or stopped (a role change took effect).</summary>
-    public event EventHandler<NodeRole>? RoleChanged;
-
     /// <inheritdoc/>
     public LocalNodeInfo Info
     {
@@ -71,7 +68,7 @@ public sealed partial class ShoalNode : ISwarmNode, IAsyncDisposable
             var membership = Volatile.Read(ref _membership);
             var session = membership?.Session;
             var managers = session?.Managers ?? [];
-            return new LocalNodeInfo
+            return _host.Facts with
             {
                 NodeId = membership?.Security.NodeId ?? string.Empty,
                 NodeAddr = membership is null ? string.Empty : NodeAddress(membership),
@@ -79,13 +76,6 @@ public sealed partial class ShoalNode : ISwarmNode, IAsyncDisposable
                 ControlAvailable = membership?.Manager is not null,
                 Error = _error,
                 RemoteManagers = [.. managers.Where(m => !string.IsNullOrEmpty(m.NodeId)).Select(m => new Peer { NodeID = m.NodeId, Addr = m.Addr })],
-                Hostname = _host.Hostname,
-                NCPU = Environment.ProcessorCount,
-                MemTotal = NodeDescriptionProvider.MemoryBytes(),
-                OperatingSystem = HostDescription.OperatingSystemPrettyName(),
-                KernelVersion = Environment.OSVersion.Version.ToString(),
-                Architecture = NodeDescriptionProvider.ArchitectureName(System.Runtime.InteropServices.RuntimeInformation.OSArchitecture),
-                Version = NodeDescriptionProvider.EngineVersion(),
             };
         }
     }
@@ -184,14 +174,7 @@ public sealed partial class ShoalNode : ISwarmNode, IAsyncDisposable
             }
             catch (Exception e)
             {
-                if (manager is not null)
-                {
-                    await manager.DisposeAsync().ConfigureAwait(false);
-                }
-
-                ForgetSwarm();
-                _state = LocalNodeStates.Inactive;
-                throw Explain("could not initialize the swarm", e);
+                throw await AbandonAsync(manager, "could not initialize the swarm", e).ConfigureAwait(false);
             }
         }
         finally
@@ -258,14 +241,7 @@ public sealed partial class ShoalNode : ISwarmNode, IAsyncDisposable
             }
             catch (Exception e)
             {
-                if (manager is not null)
-                {
-                    await manager.DisposeAsync().ConfigureAwait(false);
-                }
-
-                ForgetSwarm();
-                _state = LocalNodeStates.Inactive;
-                throw Explain("could not join the swarm", e);
+                throw await AbandonAsync(manager, "could not join the swarm", e).ConfigureAwait(false);
             }
         }
         finally
@@ -371,7 +347,7 @@ public sealed partial class ShoalNode : ISwarmNode, IAsyncDisposable
         string.IsNullOrWhiteSpace(requested) ? (string.IsNullOrWhiteSpace(configured) ? null : configured.Trim()) : requested.Trim();
 
     private string ListenOf(string? requested) =>
-        requested?.Trim() == DockerCliDefaultListenAddress ? _options.ListenAddress : Pick(requested, _options.ListenAddress) ?? _options.ListenAddress;
+        string.IsNullOrWhiteSpace(requested) || requested.Trim() == DockerCliDefaultListenAddress ? _options.ListenAddress : requested.Trim();
 
     private static void ValidateAddress(string what, string? address)
     {
@@ -410,6 +386,19 @@ public sealed partial class ShoalNode : ISwarmNode, IAsyncDisposable
         OperationCanceledException => new DockerApiException(500, $"{what}: cancelled"),
         _ => new DockerApiException(500, $"{what}: {e.Message}"),
     };
+
+    /// <summary>After a failed init or join: stops what was started and leaves the data directory as it was before.</summary>
+    private async Task<DockerApiException> AbandonAsync(SwarmManager? manager, string what, Exception e)
+    {
+        if (manager is not null)
+        {
+            await manager.DisposeAsync().ConfigureAwait(false);
+        }
+
+        ForgetSwarm();
+        _state = LocalNodeStates.Inactive;
+        return Explain(what, e);
+    }
 
     private void EnsureNotInSwarm()
     {
@@ -650,7 +639,6 @@ public sealed partial class ShoalNode : ISwarmNode, IAsyncDisposable
                     var manager = await StartManagerAsync(membership.Security, state, cancellationToken).ConfigureAwait(false);
                     membership.SetManager(manager);
                     LogRoleChanged(_logger, membership.Security.NodeId, NodeRole.Manager);
-                    RoleChanged?.Invoke(this, NodeRole.Manager);
                 }
                 else if (role == NodeRole.Worker && membership.Manager is { } manager)
                 {
@@ -658,9 +646,9 @@ public sealed partial class ShoalNode : ISwarmNode, IAsyncDisposable
                     await manager.DisposeAsync().ConfigureAwait(false);
                     SwarmManager.DeleteState(_options.DataDirectory);
                     LogRoleChanged(_logger, membership.Security.NodeId, NodeRole.Worker);
-                    RoleChanged?.Invoke(this, NodeRole.Worker);
                 }
 
+                ClearError();
                 return;
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -669,7 +657,7 @@ public sealed partial class ShoalNode : ISwarmNode, IAsyncDisposable
             }
             catch (Exception e)
             {
-                _error = $"changing role failed: {e.Message}";
+                SetError($"changing this node's role failed: {e.Message}; retrying");
                 LogRoleChangeFailed(_logger, attempt, e);
             }
             finally
