@@ -48,22 +48,15 @@ public sealed class StoreProposer : IProposer, IRaftStateMachine, IDisposable
     /// <inheritdoc/>
     /// <exception cref="Raft.Core.NotLeaderException">This manager is not the leader (the exception names it).</exception>
     /// <exception cref="LeadershipLostException">Leadership was lost before the write committed.</exception>
-    public async ValueTask ProposeAsync(IReadOnlyList<StoreAction> actions, Action<ulong> onCommitted, CancellationToken cancellationToken)
-    {
-        var transaction = new StoreTransaction();
-        transaction.Actions.AddRange(actions);
-        var data = transaction.ToByteString(); // serialized before the first await, as the contract asks
-        await Raft.ProposeAsync(data, onCommitted, cancellationToken).ConfigureAwait(false);
-    }
+    public async ValueTask ProposeAsync(IReadOnlyList<StoreAction> actions, Action<ulong> onCommitted, CancellationToken cancellationToken) =>
+        await Raft.ProposeAsync(Serialize(actions), onCommitted, cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc/>
     /// <exception cref="StaleTransactionException">The store applied another entry after the transaction was checked
     /// (for example, this member was a follower then and has since become leader): nothing was proposed.</exception>
     public async ValueTask ProposeAsync(IReadOnlyList<StoreAction> actions, ulong baseVersion, Action<ulong> onCommitted, CancellationToken cancellationToken)
     {
-        var transaction = new StoreTransaction();
-        transaction.Actions.AddRange(actions);
-        var data = transaction.ToByteString();
+        var data = Serialize(actions);
         ulong seen = 0;
         try
         {
@@ -73,6 +66,14 @@ public sealed class StoreProposer : IProposer, IRaftStateMachine, IDisposable
         {
             throw new StaleTransactionException(baseVersion, seen);
         }
+    }
+
+    /// <summary>The entry's payload, made before the first await, as <see cref="IProposer"/>'s contract asks.</summary>
+    private static ByteString Serialize(IReadOnlyList<StoreAction> actions)
+    {
+        var transaction = new StoreTransaction();
+        transaction.Actions.AddRange(actions);
+        return transaction.ToByteString();
     }
 
     /// <inheritdoc/>

@@ -69,36 +69,13 @@ public sealed partial class Allocator
     internal int LastPassCommits { get; private set; }
 
     /// <summary>Allocates until <paramref name="cancellationToken"/> is cancelled (leadership lost) or the store closes.</summary>
-    public async Task RunAsync(CancellationToken cancellationToken)
+    /// <remarks>Work found at start is done at once; later work after the debounce.</remarks>
+    public Task RunAsync(CancellationToken cancellationToken) => new DebouncedWatchLoop
     {
-        var (view, watcher) = _store.ViewAndWatch(new WatchOptions
-        {
-            Filter = StoreEventFilters.Any(StoreEventFilters.Of<Service>(), StoreEventFilters.Of<SwarmTask>()),
-            IncludeCommits = true,
-            // Like the scheduler's: one transaction may create 100,000 tasks, all of which the allocator must see.
-            Capacity = int.MaxValue,
-        });
-        using (watcher)
-        {
-            Load(view);
-            LogStarted(_logger, _services.Count, Ports.Count, _new.Count);
-            try
-            {
-                await LoopAsync(watcher, cancellationToken);
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-            }
-            finally
-            {
-                LogStopped(_logger);
-            }
-        }
-    }
-
-    // Work found at start is done at once; later work after the debounce.
-    private Task LoopAsync(StoreWatcher watcher, CancellationToken cancellationToken) => new DebouncedWatchLoop
-    {
+        Filter = StoreEventFilters.Any(StoreEventFilters.Of<Service>(), StoreEventFilters.Of<SwarmTask>()),
+        Load = Load,
+        OnStarted = () => LogStarted(_logger, _services.Count, Ports.Count, _new.Count),
+        OnStopped = () => LogStopped(_logger),
         Apply = Apply,
         HasWork = () => HasWork,
         PassAsync = async ct =>
@@ -110,7 +87,7 @@ public sealed partial class Allocator
         Time = _time,
         QuietGap = _options.CommitDebounceGap,
         MaxLatency = _options.MaxLatency,
-    }.RunAsync(watcher, cancellationToken);
+    }.RunAsync(_store, cancellationToken);
 
     /// <summary>Services to allocate, refused services that may fit now, or tasks to move.</summary>
     private bool HasWork => _toAllocate.Count > 0 || (_portsMayBeFree && _refused.Count > 0) || _new.Values.Any(IsReady);

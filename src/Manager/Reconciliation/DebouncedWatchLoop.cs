@@ -9,6 +9,18 @@ namespace Shoal.Manager.Reconciliation;
 /// </summary>
 internal sealed class DebouncedWatchLoop
 {
+    /// <summary>The events the component follows (commit markers are added).</summary>
+    public required StoreEventFilter Filter { get; init; }
+
+    /// <summary>Builds the component's index from the snapshot the watch starts at.</summary>
+    public required Action<ReadTransaction> Load { get; init; }
+
+    /// <summary>Called once the index is built (the component logs that it started).</summary>
+    public Action OnStarted { get; init; } = () => { };
+
+    /// <summary>Called when the loop ends, however it ends.</summary>
+    public Action OnStopped { get; init; } = () => { };
+
     /// <summary>Applies one (non-commit) event to the component's index; true when it may give the component work.</summary>
     public required Func<StoreEvent, bool> Apply { get; init; }
 
@@ -27,8 +39,33 @@ internal sealed class DebouncedWatchLoop
 
     public required TimeSpan MaxLatency { get; init; }
 
-    /// <summary>Runs until the watcher closes (returns) or <paramref name="cancellationToken"/> is cancelled (throws).</summary>
-    public async Task RunAsync(StoreWatcher watcher, CancellationToken cancellationToken)
+    /// <summary>
+    /// Watches <paramref name="store"/> from a snapshot, with an unbounded queue (one transaction may create 100,000
+    /// tasks, all of which the component must see), until <paramref name="cancellationToken"/> is cancelled (leadership
+    /// lost) or the store closes.
+    /// </summary>
+    public async Task RunAsync(MemoryStore store, CancellationToken cancellationToken)
+    {
+        var (view, watcher) = store.ViewAndWatch(new WatchOptions { Filter = Filter, IncludeCommits = true, Capacity = int.MaxValue });
+        using (watcher)
+        {
+            Load(view);
+            OnStarted();
+            try
+            {
+                await LoopAsync(watcher, cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+            }
+            finally
+            {
+                OnStopped();
+            }
+        }
+    }
+
+    private async Task LoopAsync(StoreWatcher watcher, CancellationToken cancellationToken)
     {
         DateTimeOffset? firstChange = HasWork() ? Time.GetUtcNow() - MaxLatency : null;
         var lastCommit = firstChange ?? DateTimeOffset.MinValue;

@@ -62,37 +62,14 @@ public sealed partial class Scheduler
     internal Func<CancellationToken, ValueTask>? BeforeCommitAsync { get; set; }
 
     /// <summary>Schedules until <paramref name="cancellationToken"/> is cancelled (leadership lost) or the store closes.</summary>
-    public async Task RunAsync(CancellationToken cancellationToken)
+    /// <remarks>Tasks found pending at start are scheduled at once; later ones after the debounce. A pass whose
+    /// decisions conflicted (their tasks queued again) asks for another pass after the gap.</remarks>
+    public Task RunAsync(CancellationToken cancellationToken) => new DebouncedWatchLoop
     {
-        var (view, watcher) = _store.ViewAndWatch(new WatchOptions
-        {
-            Filter = StoreEventFilters.Any(StoreEventFilters.Of<Node>(), StoreEventFilters.Of<SwarmTask>()),
-            IncludeCommits = true,
-            // SwarmKit's queue is unbounded: one transaction may create 100,000 tasks, all of which the scheduler must see.
-            Capacity = int.MaxValue,
-        });
-        using (watcher)
-        {
-            Load(view);
-            LogStarted(_logger, _nodes.Count, _unassigned.Count);
-            try
-            {
-                await LoopAsync(watcher, cancellationToken);
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-            }
-            finally
-            {
-                LogStopped(_logger);
-            }
-        }
-    }
-
-    // Tasks found pending at start are scheduled at once; later ones after the debounce. A pass whose decisions
-    // conflicted (their tasks queued again) asks for another pass after the gap.
-    private Task LoopAsync(StoreWatcher watcher, CancellationToken cancellationToken) => new DebouncedWatchLoop
-    {
+        Filter = StoreEventFilters.Any(StoreEventFilters.Of<Node>(), StoreEventFilters.Of<SwarmTask>()),
+        Load = Load,
+        OnStarted = () => LogStarted(_logger, _nodes.Count, _unassigned.Count),
+        OnStopped = () => LogStopped(_logger),
         Apply = Apply,
         HasWork = () => _unassigned.Count > 0,
         PassAsync = PassAsync,
@@ -100,7 +77,7 @@ public sealed partial class Scheduler
         Time = _time,
         QuietGap = _options.CommitDebounceGap,
         MaxLatency = _options.MaxLatency,
-    }.RunAsync(watcher, cancellationToken);
+    }.RunAsync(_store, cancellationToken);
 
     /// <summary>A task the scheduler must decide on: PENDING (the allocator is done with it) and still meant to run.
     /// Without a node it needs one; with a node (global services bind their tasks when they create them) the scheduler
