@@ -188,23 +188,20 @@ internal static class NodeCommands
         return command;
     }
 
-    private static Command Promote(CliEnvironment environment)
-    {
-        var command = new Command("promote", "Promote one or more nodes to manager in the swarm");
-        var nodes = NodesArgument("NODE", "Nodes to promote: ID, name, hostname or unique ID prefix");
-        command.Arguments.Add(nodes);
-        ClientCommand.SetAction(command, environment, (parse, client, cancellationToken) =>
-            ChangeRolesAsync(environment.Out, client, parse.GetRequiredValue(nodes), NodeRoles.Manager, cancellationToken));
-        return command;
-    }
+    private static Command Promote(CliEnvironment environment) =>
+        RoleCommand(environment, "promote", "Promote one or more nodes to manager in the swarm", NodeRoles.Manager);
 
-    private static Command Demote(CliEnvironment environment)
+    private static Command Demote(CliEnvironment environment) =>
+        RoleCommand(environment, "demote", "Demote one or more nodes from manager in the swarm", NodeRoles.Worker);
+
+    /// <summary><c>promote</c> and <c>demote</c>: the same update of each node's role.</summary>
+    private static Command RoleCommand(CliEnvironment environment, string name, string description, string role)
     {
-        var command = new Command("demote", "Demote one or more nodes from manager in the swarm");
-        var nodes = NodesArgument("NODE", "Nodes to demote: ID, name, hostname or unique ID prefix");
+        var command = new Command(name, description);
+        var nodes = NodesArgument("NODE", $"Nodes to {name}: ID, name, hostname or unique ID prefix");
         command.Arguments.Add(nodes);
         ClientCommand.SetAction(command, environment, (parse, client, cancellationToken) =>
-            ChangeRolesAsync(environment.Out, client, parse.GetRequiredValue(nodes), NodeRoles.Worker, cancellationToken));
+            ChangeRolesAsync(environment.Out, client, parse.GetRequiredValue(nodes), role, cancellationToken));
         return command;
     }
 
