@@ -51,23 +51,7 @@ internal sealed class AllocatorHarness : IAsyncDisposable
     /// <summary>Waits until the allocator watches the store: later writes reach it as events.</summary>
     public Task WatchingAsync() => Eventually.TrueAsync(() => Store.WatcherCount > 0, "the allocator watching the store");
 
-    public ValueTask CreateAsync(params IStoreObject[] objects) => Store.UpdateAsync(tx =>
-    {
-        foreach (var obj in objects)
-        {
-            switch (obj)
-            {
-                case SwarmTask task:
-                    tx.Create(task);
-                    break;
-                case Service service:
-                    tx.Create(service);
-                    break;
-                default:
-                    throw new ArgumentException($"unexpected object {obj.GetType().Name}", nameof(objects));
-            }
-        }
-    });
+    public ValueTask CreateAsync(params IStoreObject[] objects) => Store.CreateAsync(objects);
 
     /// <summary>Reads the stored service, changes a copy of its spec and writes it back (what the control API does).</summary>
     public ValueTask ChangeSpecAsync(string id, Action<ServiceSpec> change) => Store.UpdateAsync(tx =>

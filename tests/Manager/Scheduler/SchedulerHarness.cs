@@ -40,26 +40,7 @@ internal sealed class SchedulerHarness : IAsyncDisposable
     /// <summary>Waits until the scheduler took its snapshot and watches the store: later writes reach it as events.</summary>
     public Task WatchingAsync() => Eventually.TrueAsync(() => Store.WatcherCount > 0, "the scheduler watching the store");
 
-    public ValueTask CreateAsync(params IStoreObject[] objects) => Store.UpdateAsync(tx =>
-    {
-        foreach (var obj in objects)
-        {
-            switch (obj)
-            {
-                case Node node:
-                    tx.Create(node);
-                    break;
-                case SwarmTask task:
-                    tx.Create(task);
-                    break;
-                case Service service:
-                    tx.Create(service);
-                    break;
-                default:
-                    throw new ArgumentException($"unexpected object {obj.GetType().Name}", nameof(objects));
-            }
-        }
-    });
+    public ValueTask CreateAsync(params IStoreObject[] objects) => Store.CreateAsync(objects);
 
     /// <summary>Reads the stored task, changes a copy and writes it back.</summary>
     public ValueTask ChangeTaskAsync(string id, Action<SwarmTask> change) => Store.UpdateAsync(tx =>
