@@ -52,9 +52,16 @@ public sealed class ManagerComponents
     /// <summary>Registers more services on the cluster port.</summary>
     public Action<ClusterPortBuilder> MapServices { get; init; } = _ => { };
 
-    /// <summary>Leader-only loops, given the port's services; each runs until its token is cancelled.</summary>
-    public IReadOnlyList<Func<IServiceProvider, CancellationToken, Task>> LeaderLoops { get; init; } = [];
+    /// <summary>Leader-only loops, given the port's services; each runs until its token is cancelled, and one that
+    /// fails is started again (after a pause that grows to 10 s) for as long as this member leads.</summary>
+    public IReadOnlyList<LeaderLoop> LeaderLoops { get; init; } = [];
 }
+
+/// <summary>A component that runs while this manager leads (DESIGN §8): the dispatcher, the orchestrators, the
+/// allocator, the scheduler.</summary>
+/// <param name="Name">For the logs, e.g. "scheduler".</param>
+/// <param name="RunAsync">Runs until the token is cancelled (leadership lost); given the cluster port's services.</param>
+public sealed record LeaderLoop(string Name, Func<IServiceProvider, CancellationToken, Task> RunAsync);
 
 /// <summary>
 /// A node's manager part (DESIGN §2, §3): the cluster port, the Raft member with its store, and the components that
@@ -390,10 +397,49 @@ public sealed partial class SwarmManager : IAsyncDisposable
         var loops = new List<Task> { GuardAsync("role manager", roles.RunAsync, cancellationToken) };
         foreach (var loop in _options.Components.LeaderLoops)
         {
-            loops.Add(GuardAsync("leader component", ct => loop(Port.Services, ct), cancellationToken));
+            loops.Add(RestartingAsync(loop, cancellationToken));
         }
 
         await Task.WhenAll(loops).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs <paramref name="loop"/> while leading; a failure or an early return starts it again after a
+    /// pause (1 s, doubling to 10 s), so that one bad pass never leaves the swarm without, say, a scheduler.</summary>
+    private async Task RestartingAsync(LeaderLoop loop, CancellationToken cancellationToken)
+    {
+        var pause = TimeSpan.FromSeconds(1);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await loop.RunAsync(Port.Services, cancellationToken).ConfigureAwait(false);
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                LogLoopEnded(_logger, loop.Name, pause);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                LogLoopRestarting(_logger, loop.Name, pause, e);
+            }
+
+            try
+            {
+                await Task.Delay(pause, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+        }
     }
 
     private async Task GuardAsync(string name, Func<CancellationToken, Task> loop, CancellationToken cancellationToken)
@@ -419,6 +465,12 @@ public sealed partial class SwarmManager : IAsyncDisposable
 
     [LoggerMessage(EventId = 5003, Level = LogLevel.Information, Message = "Joining the managers through {Address} is not possible yet ({Reason}); retrying")]
     private static partial void LogJoinRetry(ILogger logger, string address, string reason);
+
+    [LoggerMessage(EventId = 5005, Level = LogLevel.Error, Message = "The {Name} failed; starting it again in {Pause}")]
+    private static partial void LogLoopRestarting(ILogger logger, string name, TimeSpan pause, Exception exception);
+
+    [LoggerMessage(EventId = 5006, Level = LogLevel.Warning, Message = "The {Name} stopped while this manager still leads; starting it again in {Pause}")]
+    private static partial void LogLoopEnded(ILogger logger, string name, TimeSpan pause);
 
     [LoggerMessage(EventId = 5004, Level = LogLevel.Error, Message = "The {Name} stopped with an error")]
     private static partial void LogLoopFailed(ILogger logger, string name, Exception exception);

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Shoal.Api;
 using Shoal.Ca;
+using Shoal.Manager.LogBroker;
 
 namespace Shoal.Manager.ControlApi;
 
@@ -8,12 +9,14 @@ namespace Shoal.Manager.ControlApi;
 public static class ControlApiExtensions
 {
     /// <summary>
-    /// Registers the <c>Control</c> service. The caller registers its dependencies: the <see cref="Store.MemoryStore"/>,
-    /// a <see cref="TimeProvider"/> and an <see cref="IManagerQuorum"/>.
+    /// Registers the <c>Control</c> service, and the log broker its <c>SubscribeLogs</c> hands subscriptions to (the
+    /// broker serves only while its <see cref="LogBroker.LogBroker.RunAsync"/> runs on the leader). The caller registers
+    /// the dependencies: the <see cref="Store.MemoryStore"/>, a <see cref="TimeProvider"/> and an <see cref="IManagerQuorum"/>.
     /// </summary>
     public static ClusterPortBuilder MapControlApi(this ClusterPortBuilder port)
     {
         ArgumentNullException.ThrowIfNull(port);
+        port.MapLogBroker();
         port.Services.AddSingleton<ControlApiServer>();
         return port.MapService<ControlApiServer>(Control.Descriptor);
     }

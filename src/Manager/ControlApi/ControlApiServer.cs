@@ -24,15 +24,22 @@ public sealed partial class ControlApiServer : Shoal.Api.Control.ControlBase
     private readonly TimeProvider _timeProvider;
     private readonly IManagerQuorum _quorum;
     private readonly ILogger _logger;
+    private readonly LogBroker.LogBroker _logBroker;
 
-    /// <summary>Creates the service over <paramref name="store"/>; <paramref name="quorum"/> guards demotions and removals.</summary>
-    public ControlApiServer(MemoryStore store, TimeProvider timeProvider, IManagerQuorum quorum, ILogger<ControlApiServer> logger)
+    /// <summary>Creates the service over <paramref name="store"/>; <paramref name="quorum"/> guards demotions and removals;
+    /// <paramref name="logBroker"/> serves <c>SubscribeLogs</c>.</summary>
+    public ControlApiServer(MemoryStore store, TimeProvider timeProvider, IManagerQuorum quorum, LogBroker.LogBroker logBroker, ILogger<ControlApiServer> logger)
     {
         _store = store;
         _timeProvider = timeProvider;
         _quorum = quorum;
+        _logBroker = logBroker;
         _logger = logger;
     }
+
+    /// <inheritdoc/>
+    public override Task SubscribeLogs(SubscribeLogsRequest request, IServerStreamWriter<SubscribeLogsMessage> responseStream, ServerCallContext context) =>
+        _logBroker.SubscribeAsync(request, responseStream, context);
 
     /// <inheritdoc/>
     public override Task<GetNodeResponse> GetNode(GetNodeRequest request, ServerCallContext context) =>
