@@ -26,6 +26,8 @@ public sealed partial class DockerApiServer : IAsyncDisposable
     private static readonly Version Maximum = Version.Parse(ApiVersion);
     private static readonly Version Minimum = Version.Parse(MinApiVersion);
 
+    private const string RequestedVersionKey = "Shoal.DockerApi.RequestedVersion";
+
     private readonly WebApplication _app;
 
     private DockerApiServer(WebApplication app, string socketPath)
@@ -62,7 +64,7 @@ public sealed partial class DockerApiServer : IAsyncDisposable
 
         var app = builder.Build();
         var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<DockerApiServer>();
-        var endpoints = new DockerEndpoints(node);
+        var endpoints = new DockerEndpoints(node, logger);
         app.Use((context, next) => HandleAsync(context, next, node, logger));
         app.UseRouting();
         endpoints.Map(app);
@@ -151,8 +153,16 @@ public sealed partial class DockerApiServer : IAsyncDisposable
             throw DockerApiException.BadRequest($"client version {text} is too old. Minimum supported API version is {MinApiVersion}, please upgrade your client to a newer version");
         }
 
+        context.Items[RequestedVersionKey] = requested;
         context.Request.Path = slash < 0 ? "/" : path[slash..];
     }
+
+    /// <summary>
+    /// The API version the client asked for in the path (<c>/v1.44/…</c>); unversioned requests speak the current one.
+    /// Some answers depend on it, as in moby (the media type of log streams).
+    /// </summary>
+    internal static Version RequestedVersion(HttpContext context) =>
+        context.Items.TryGetValue(RequestedVersionKey, out var version) && version is Version requested ? requested : Maximum;
 
     private static void RemoveStaleSocket(string path)
     {

@@ -4,13 +4,14 @@ using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
 using Shoal.DockerApi.Model;
 using Proto = Shoal.Api;
 
 namespace Shoal.DockerApi;
 
 /// <summary>The routes of the Docker API: each one turns Docker JSON into control calls and back, nothing more.</summary>
-internal sealed class DockerEndpoints(ISwarmNode node)
+internal sealed partial class DockerEndpoints(ISwarmNode node, ILogger logger)
 {
     private static readonly string[] NodeFilterKeys = ["id", "name", "label", "node.label", "role", "membership"];
 
@@ -29,6 +30,10 @@ internal sealed class DockerEndpoints(ISwarmNode node)
         Route(app, "/nodes/{id}", NodeInspectAsync, "GET");
         Route(app, "/nodes/{id}", NodeRemoveAsync, "DELETE");
         Route(app, "/nodes/{id}/update", NodeUpdateAsync, "POST");
+        MapServices(app);
+        MapTasks(app);
+        MapLogs(app);
+        MapDistribution(app);
     }
 
     private static void Route(IEndpointRouteBuilder app, string pattern, Func<HttpContext, Task> handler, params string[] methods) =>
@@ -275,9 +280,9 @@ internal sealed class DockerEndpoints(ISwarmNode node)
         }
     }
 
-    private static Task WriteAsync<T>(HttpContext context, T value, JsonTypeInfo<T> type)
+    private static Task WriteAsync<T>(HttpContext context, T value, JsonTypeInfo<T> type, int statusCode = StatusCodes.Status200OK)
     {
-        context.Response.StatusCode = StatusCodes.Status200OK;
+        context.Response.StatusCode = statusCode;
         context.Response.ContentType = "application/json";
         return JsonSerializer.SerializeAsync(context.Response.Body, value, type, context.RequestAborted);
     }

@@ -21,5 +21,12 @@ namespace Shoal.DockerApi.Model;
 [JsonSerializable(typeof(Info))]
 [JsonSerializable(typeof(SystemVersion))]
 [JsonSerializable(typeof(ErrorResponse))]
+[JsonSerializable(typeof(Service))]
+[JsonSerializable(typeof(List<Service>))]
+[JsonSerializable(typeof(ServiceSpec))]
+[JsonSerializable(typeof(ServiceCreateResponse))]
+[JsonSerializable(typeof(ServiceUpdateResponse))]
+[JsonSerializable(typeof(SwarmTask))]
+[JsonSerializable(typeof(List<SwarmTask>))]
 [JsonSerializable(typeof(string))]
 public sealed partial class DockerJsonContext : JsonSerializerContext;

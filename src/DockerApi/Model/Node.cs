@@ -66,11 +66,17 @@ public sealed class Platform
     public string? OS { get; set; }
 }
 
+/// <summary>CPU and memory a node has, or a task reserves (<see cref="ResourceRequirements.Reservations"/>).</summary>
 public sealed class Resources
 {
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public long NanoCPUs { get; set; }
 
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public long MemoryBytes { get; set; }
+
+    /// <summary>Named or counted resources (GPUs, …).</summary>
+    public List<GenericResource>? GenericResources { get; set; }
 }
 
 public sealed class EngineDescription
