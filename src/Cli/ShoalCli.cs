@@ -16,6 +16,7 @@ internal static class ShoalCli
         root.Subcommands.Add(AgentCommand.Create(environment));
         root.Subcommands.Add(SwarmCommands.Create(environment));
         root.Subcommands.Add(NodeCommands.Create(environment));
+        root.Subcommands.Add(ServiceCommands.Create(environment));
         root.Subcommands.Add(DemoCommand.Create(environment));
         return root;
     }

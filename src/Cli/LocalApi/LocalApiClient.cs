@@ -111,6 +111,83 @@ internal sealed class LocalApiClient : IDisposable
     public Task NodeRemoveAsync(string reference, bool force, CancellationToken cancellationToken) =>
         SendAndForgetAsync(HttpMethod.Delete, "/nodes/" + Uri.EscapeDataString(reference) + (force ? "?force=1" : string.Empty), null, cancellationToken);
 
+    /// <summary><c>POST /services/create</c>: the new service's ID and the node's warnings.</summary>
+    public async Task<ServiceCreateResponse> ServiceCreateAsync(ServiceSpec spec, CancellationToken cancellationToken)
+    {
+        using var response = await SendAsync(HttpMethod.Post, "/services/create", Json(spec, DockerJsonContext.Default.ServiceSpec), cancellationToken);
+        return await ReadAsync(response, DockerJsonContext.Default.ServiceCreateResponse, cancellationToken);
+    }
+
+    /// <summary><c>GET /services[?filters=…][&amp;status=true]</c>; with <paramref name="status"/> each service carries its task counts.</summary>
+    public Task<List<Service>> ServiceListAsync(ListFilters filters, bool status, CancellationToken cancellationToken)
+    {
+        var query = new List<string>();
+        if (!filters.IsEmpty)
+        {
+            query.Add("filters=" + Uri.EscapeDataString(filters.ToJson()));
+        }
+
+        if (status)
+        {
+            query.Add("status=true");
+        }
+
+        return GetAsync(query.Count == 0 ? "/services" : "/services?" + string.Join('&', query), DockerJsonContext.Default.ListService, cancellationToken);
+    }
+
+    /// <summary>
+    /// <c>GET /services/{reference}?insertDefaults=…</c>: by ID, name or unique ID prefix. Defaults are for display
+    /// (<c>inspect</c>); a spec that goes back in an update is read without them.
+    /// </summary>
+    public Task<Service> ServiceInspectAsync(string reference, bool insertDefaults, CancellationToken cancellationToken) =>
+        GetAsync($"/services/{Uri.EscapeDataString(reference)}?insertDefaults={Bool(insertDefaults)}", DockerJsonContext.Default.Service, cancellationToken);
+
+    /// <summary>
+    /// <c>POST /services/{id}/update?[registryAuthFrom=…&amp;][rollback=previous&amp;]version=N</c> with the whole spec
+    /// (parameters in the Go client's order: sorted by name).
+    /// </summary>
+    public async Task<ServiceUpdateResponse> ServiceUpdateAsync(string id, ulong version, ServiceSpec spec, string? registryAuthFrom, bool rollback, CancellationToken cancellationToken)
+    {
+        var query = new List<string>();
+        if (registryAuthFrom is not null)
+        {
+            query.Add("registryAuthFrom=" + Uri.EscapeDataString(registryAuthFrom));
+        }
+
+        if (rollback)
+        {
+            query.Add("rollback=previous");
+        }
+
+        query.Add(string.Create(CultureInfo.InvariantCulture, $"version={version}"));
+        using var response = await SendAsync(
+            HttpMethod.Post,
+            $"/services/{Uri.EscapeDataString(id)}/update?{string.Join('&', query)}",
+            Json(spec, DockerJsonContext.Default.ServiceSpec),
+            cancellationToken);
+        return await ReadAsync(response, DockerJsonContext.Default.ServiceUpdateResponse, cancellationToken);
+    }
+
+    /// <summary><c>DELETE /services/{reference}</c>.</summary>
+    public Task ServiceRemoveAsync(string reference, CancellationToken cancellationToken) =>
+        SendAndForgetAsync(HttpMethod.Delete, "/services/" + Uri.EscapeDataString(reference), null, cancellationToken);
+
+    /// <summary><c>GET /tasks[?filters=…]</c>.</summary>
+    public Task<List<SwarmTask>> TaskListAsync(ListFilters filters, CancellationToken cancellationToken) =>
+        GetAsync(filters.IsEmpty ? "/tasks" : "/tasks?filters=" + Uri.EscapeDataString(filters.ToJson()), DockerJsonContext.Default.ListSwarmTask, cancellationToken);
+
+    /// <summary><c>GET /tasks/{reference}</c>: by ID or unique ID prefix.</summary>
+    public Task<SwarmTask> TaskInspectAsync(string reference, CancellationToken cancellationToken) =>
+        GetAsync("/tasks/" + Uri.EscapeDataString(reference), DockerJsonContext.Default.SwarmTask, cancellationToken);
+
+    /// <summary>
+    /// <c>GET /{services|tasks}/{reference}/logs?…</c>: the response, to be read as a stream (multiplexed frames, or raw
+    /// bytes for a TTY service); <paramref name="query"/> is the query string without its <c>?</c>. The caller
+    /// disposes the response.
+    /// </summary>
+    public Task<HttpResponseMessage> LogsAsync(string kind, string reference, string query, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Get, $"/{kind}/{Uri.EscapeDataString(reference)}/logs?{query}", null, cancellationToken);
+
     /// <inheritdoc/>
     public void Dispose() => _http.Dispose();
 
