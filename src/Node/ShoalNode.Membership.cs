@@ -2,6 +2,9 @@ using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
 using Shoal.Agent;
+using Shoal.Agent.Executors;
+using Shoal.Agent.Executors.Process;
+using Shoal.Agent.Logs;
 using Shoal.Api;
 using Shoal.Ca;
 using Shoal.Ca.Certificates;
@@ -26,8 +29,11 @@ public sealed partial class ShoalNode
         private SwarmManager? _manager;
         private GrpcChannel? _controlChannel;
         private Control.ControlClient? _control;
+        private readonly LogAgent _logs;
         private Task _sessionRun = Task.CompletedTask;
         private Task _renewerRun = Task.CompletedTask;
+        private Task _logsRun = Task.CompletedTask;
+        private int _stopped;
 
         public Membership(ShoalNode owner, NodeSecurity security, NodeStateFile state, IReadOnlyList<string> managers)
         {
@@ -35,13 +41,34 @@ public sealed partial class ShoalNode
             Security = security;
             State = state;
             var options = owner._options;
+            if (OperatingSystem.IsWindows())
+            {
+                throw new PlatformNotSupportedException("Shoal's process executor runs tasks on Linux and other Unix systems only");
+            }
+
+            var executor = new ProcessExecutor(
+                new ProcessExecutorOptions { DataDirectory = options.DataDirectory },
+                options.TimeProvider,
+                options.LoggerFactory.CreateLogger<ProcessExecutor>());
+            Worker = new Worker(
+                new WorkerOptions { DataDirectory = options.DataDirectory },
+                executor,
+                (updates, ct) => Session!.ReportStatusAsync(updates, ct),
+                options.TimeProvider,
+                options.LoggerFactory);
             Session = new AgentSession(
                 security,
                 new AgentOptions { Managers = managers },
-                Assignments,
-                owner._host,
+                Worker,
+                new ExecutorDescriptionProvider(executor, owner._host),
                 options.TimeProvider,
                 options.LoggerFactory.CreateLogger<AgentSession>());
+            _logs = new LogAgent(
+                Path.Combine(options.DataDirectory, "tasks"),
+                security,
+                new AgentSessionConnection(Session),
+                timeProvider: options.TimeProvider,
+                logger: options.LoggerFactory.CreateLogger<LogAgent>());
             _renewer = new CertificateRenewer(
                 security,
                 CertificatesOf(options.DataDirectory),
@@ -59,8 +86,8 @@ public sealed partial class ShoalNode
 
         public AgentSession Session { get; }
 
-        /// <summary>The node's assignments (task execution arrives with services).</summary>
-        public InMemoryAssignmentSink Assignments { get; } = new();
+        /// <summary>The node's assignments, run by the process executor (DESIGN §9).</summary>
+        public Worker Worker { get; }
 
         public SwarmManager? Manager
         {
@@ -86,8 +113,25 @@ public sealed partial class ShoalNode
 
         public void Start()
         {
-            _sessionRun = Task.Run(() => Session.RunAsync(_stop.Token));
+            _sessionRun = Task.Run(async () =>
+            {
+                // Tasks that ran before a restart are re-adopted (or their end learnt) before the first assignments.
+                await Worker.StartAsync(_stop.Token).ConfigureAwait(false);
+                await Session.RunAsync(_stop.Token).ConfigureAwait(false);
+            });
             _renewerRun = Task.Run(() => _renewer.RunAsync(_stop.Token));
+            _logsRun = Task.Run(() => _logs.RunAsync(_stop.Token));
+        }
+
+        /// <summary>
+        /// Leaving the swarm: the session ends (no new assignments), then every task is stopped and removed with its
+        /// directory and record, as Docker removes a leaving node's service containers. Bounded by
+        /// <paramref name="cancellationToken"/>; what is not stopped by then keeps running under its shim.
+        /// </summary>
+        public async Task StopTasksAsync(CancellationToken cancellationToken)
+        {
+            await StopLoopsAsync().ConfigureAwait(false);
+            await Worker.RemoveAllAsync(cancellationToken).ConfigureAwait(false);
         }
 
         /// <summary>Sets (or clears) the manager part and the control client that reaches it.</summary>
@@ -111,9 +155,10 @@ public sealed partial class ShoalNode
             Session.NodeChanged -= OnNodeChanged;
             Session.SessionEstablished -= OnSessionEstablished;
             Session.SessionFailed -= OnSessionFailed;
-            await _stop.CancelAsync().ConfigureAwait(false);
-            await _sessionRun.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            await _renewerRun.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await StopLoopsAsync().ConfigureAwait(false);
+
+            // Tasks keep running under their shims: the next agent on this data directory takes them over.
+            await Worker.DisposeAsync().ConfigureAwait(false);
             Session.Dispose();
             var manager = Manager;
             SetManager(null);
@@ -133,6 +178,19 @@ public sealed partial class ShoalNode
             }
 
             _stop.Dispose();
+        }
+
+        private async Task StopLoopsAsync()
+        {
+            if (Interlocked.Exchange(ref _stopped, 1) == 1)
+            {
+                return;
+            }
+
+            await _stop.CancelAsync().ConfigureAwait(false);
+            await _sessionRun.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await _renewerRun.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await _logsRun.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
         /// <summary>The manager's own port as this process dials it (loopback when it listens on every interface).</summary>

@@ -14,7 +14,11 @@ using Shoal.Ca.Client;
 using Shoal.DockerApi;
 using Shoal.DockerApi.Model;
 using Shoal.Manager;
+using Shoal.Manager.Allocator;
 using Shoal.Manager.ControlApi;
+using Shoal.Manager.Orchestrator;
+using Shoal.Manager.Scheduler;
+using Shoal.Store;
 
 namespace Shoal.Node;
 
@@ -273,6 +277,19 @@ public sealed partial class ShoalNode : ISwarmNode, IAsyncDisposable
             }
 
             Volatile.Write(ref _membership, null);
+            using (var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                stopping.CancelAfter(TimeSpan.FromSeconds(30));
+                try
+                {
+                    await membership.StopTasksAsync(stopping.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    LogTasksLeftRunning(_logger);
+                }
+            }
+
             await membership.DisposeAsync().ConfigureAwait(false);
             ForgetSwarm();
             _state = LocalNodeStates.Inactive;
@@ -469,7 +486,17 @@ public sealed partial class ShoalNode : ISwarmNode, IAsyncDisposable
                     builder.MapControlApi();
                     Shoal.Manager.Dispatcher.DispatcherPortExtensions.MapDispatcher(builder);
                 },
-                LeaderLoops = [(services, ct) => services.GetRequiredService<Shoal.Manager.Dispatcher.Dispatcher>().RunAsync(ct)],
+                LeaderLoops =
+                [
+                    new LeaderLoop("dispatcher", (services, ct) => services.GetRequiredService<Shoal.Manager.Dispatcher.Dispatcher>().RunAsync(ct)),
+                    new LeaderLoop("log broker", (services, ct) => services.GetRequiredService<Shoal.Manager.LogBroker.LogBroker>().RunAsync(ct)),
+                    new LeaderLoop("orchestrators", (services, ct) => new Orchestrators(services.GetRequiredService<MemoryStore>(), time: options.TimeProvider,
+                        loggerFactory: options.LoggerFactory).RunAsync(ct)),
+                    new LeaderLoop("allocator", (services, ct) => new Allocator(services.GetRequiredService<MemoryStore>(), time: options.TimeProvider,
+                        logger: options.LoggerFactory.CreateLogger<Allocator>()).RunAsync(ct)),
+                    new LeaderLoop("scheduler", (services, ct) => new Scheduler(services.GetRequiredService<MemoryStore>(), time: options.TimeProvider,
+                        logger: options.LoggerFactory.CreateLogger<Scheduler>()).RunAsync(ct)),
+                ],
             },
         };
     }
@@ -708,6 +735,9 @@ public sealed partial class ShoalNode : ISwarmNode, IAsyncDisposable
 
     [LoggerMessage(EventId = 9008, Level = LogLevel.Warning, Message = "Changing this node's role failed (attempt {Attempt}); retrying")]
     private static partial void LogRoleChangeFailed(ILogger logger, int attempt, Exception exception);
+
+    [LoggerMessage(EventId = 9014, Level = LogLevel.Warning, Message = "Leaving the swarm: not every task stopped within 30 s; those left keep running under their shims (see <data-dir>/tasks)")]
+    private static partial void LogTasksLeftRunning(ILogger logger);
 
     [LoggerMessage(EventId = 9009, Level = LogLevel.Information, Message = "Node stopped")]
     private static partial void LogNodeStopped(ILogger logger);

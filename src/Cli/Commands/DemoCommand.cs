@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using Shoal.Agent.Executors.Process;
 using Shoal.Cli.LocalApi;
 using Shoal.DockerApi.Model;
 
@@ -10,9 +11,10 @@ namespace Shoal.Cli.Commands;
 
 /// <summary>
 /// <c>shoal demo</c>: a local swarm of real <c>shoal agent</c> processes on loopback, in a temporary directory. It
-/// founds the swarm, joins managers and workers, kills a worker with SIGKILL and shows it DOWN, kills the leader and
-/// shows a new one elected with every worker back, promotes a worker, and tears everything down. Each step is narrated
-/// with the time it took.
+/// founds the swarm, joins managers and workers, creates a service of 6 replicas of a tiny HTTP responder (shoal's own
+/// <c>demo responder</c>) and shows it converge, scales it to 10, kills the worker with the most replicas with SIGKILL
+/// and shows them rescheduled, kills the leader and shows a new one elected with the service still at 10, and tears
+/// everything down. Each step is narrated with the time it took.
 /// </summary>
 internal static class DemoCommand
 {
@@ -35,10 +37,11 @@ internal static class DemoCommand
 
     public static Command Create(CliEnvironment environment)
     {
-        var command = new Command("demo", "Run a local demo swarm: managers and workers as real processes on 127.0.0.1, a worker and the leader killed with SIGKILL, and the swarm healing itself");
+        var command = new Command("demo", "Run a local demo swarm: managers and workers as real processes on 127.0.0.1, a service deployed and scaled, a worker and the leader killed with SIGKILL, and the swarm healing itself");
         command.Options.Add(Managers);
         command.Options.Add(Workers);
         command.Options.Add(Keep);
+        command.Subcommands.Add(DemoResponder.Create(environment));
         Managers.Validators.Add(r =>
         {
             if (r.GetValueOrDefault<int>() is < 1 or > 7)
@@ -128,13 +131,38 @@ internal static class DemoCommand
             Say($"{_nodes.Count - 1} nodes joined with their tokens and are READY in {Ms(step)}:");
             await ShowNodesAsync(first, cancellationToken);
 
-            var victim = _nodes.Last(n => !n.IsManager);
-            Say($"Killing {victim.Name} with SIGKILL");
+            var through = first;
+            Say($"Creating the service `{ServiceName}`: 6 replicas of a tiny HTTP responder that ships with shoal (`shoal demo responder`), run as host processes on the workers");
+            step.Restart();
+            await ShoalAsync(through, ["service", "create", "--name", ServiceName, "--replicas", "6", "--constraint", "node.role==worker",
+                "--stop-grace-period", "2s", "--restart-delay", "1s", "shoal/demo-responder", .. ResponderCommand()], cancellationToken);
+            await WaitForRunningAsync(through, 6, cancellationToken);
+            Say($"6 replicas RUNNING {Ms(step)} after the create call, spread over the workers:");
+            await ShoalAsync(through, ["service", "ps", ServiceName], cancellationToken);
+            Say("What they logged so far (`shoal service logs`, gathered from the workers by the leader):");
+            await ShoalAsync(through, ["service", "logs", ServiceName], cancellationToken);
+
+            Say($"Scaling `{ServiceName}` to 10 replicas");
+            step.Restart();
+            await ShoalAsync(through, ["service", "scale", "--detach", $"{ServiceName}=10"], cancellationToken);
+            await WaitForRunningAsync(through, 10, cancellationToken);
+            Say($"10 replicas RUNNING {Ms(step)} after the scale call; the first 6 kept running");
+            await ShoalAsync(through, ["service", "ls"], cancellationToken);
+
+            var tasks = await RunningTasksAsync(through, cancellationToken);
+            var nodeNames = (await through.Client.NodeListAsync(new ListFilters(), cancellationToken)).ToDictionary(n => n.ID, n => n.Description.Hostname, StringComparer.Ordinal);
+            var busiest = tasks.GroupBy(t => t.NodeID ?? string.Empty).OrderByDescending(g => g.Count()).First();
+            var victim = _nodes.Single(n => n.Name == nodeNames.GetValueOrDefault(busiest.Key));
+            var moved = busiest.Select(t => t.ID).ToHashSet(StringComparer.Ordinal);
+            Say($"Killing {victim.Name}, which runs {moved.Count} of the replicas, with SIGKILL");
             step.Restart();
             victim.Kill();
             await WaitForNodesAsync(first, nodes => StateOf(nodes, victim) == NodeStates.Down, $"{victim.Name} DOWN", cancellationToken);
-            Say($"The leader marked {victim.Name} DOWN {Ms(step)} after the kill (3 missed heartbeats):");
-            await ShowNodesAsync(first, cancellationToken);
+            Say($"The leader marked {victim.Name} DOWN {Ms(step)} after the kill (3 missed heartbeats); its replicas are being replaced on the other workers");
+            var victimId = busiest.Key;
+            await WaitForRunningAsync(through, 10, cancellationToken, t => t.NodeID != victimId);
+            Say($"10 replicas RUNNING again on the live workers {Ms(step)} after the kill:");
+            await ShoalAsync(through, ["service", "ps", "--filter", "desired-state=running", ServiceName], cancellationToken);
 
             if (managerCount >= 3)
             {
@@ -144,7 +172,6 @@ internal static class DemoCommand
                 step.Restart();
                 var killed = DateTimeOffset.UtcNow;
                 leader.Kill();
-                var alive = _nodes.Where(n => n.IsRunning).ToList();
                 var nodes = await WaitForNodesAsync(
                     survivor,
                     list => list.Any(n => n.ManagerStatus?.Leader == true && n.Description.Hostname != leader.Name),
@@ -152,27 +179,18 @@ internal static class DemoCommand
                     cancellationToken);
                 var newLeader = nodes.Single(n => n.ManagerStatus?.Leader == true).Description.Hostname;
                 Say($"{newLeader} was elected leader {Ms(step)} after the kill; every node is UNKNOWN until its session reaches the new leader");
-
-                // READY written by the new leader's dispatcher (after the kill), for every node still running.
+                through = survivor;
+                var alive = _nodes.Where(n => n.IsRunning).ToList();
                 await WaitForNodesAsync(
                     survivor,
                     list => alive.All(a => list.FirstOrDefault(n => n.Description.Hostname == a.Name) is { Status.State: NodeStates.Ready } n && n.UpdatedAt > killed),
                     "every live node READY through the new leader",
                     cancellationToken);
-                Say($"Every live node re-registered with the new leader and is READY {Ms(step)} after the kill; none went DOWN:");
-                await ShowNodesAsync(survivor, cancellationToken);
+                await WaitForRunningAsync(through, 10, cancellationToken, t => t.NodeID != victimId);
+                Say($"Every live node re-registered with the new leader {Ms(step)} after the kill, and the replicas never stopped:");
+                await ShoalAsync(through, ["node", "ls"], cancellationToken);
+                await ShoalAsync(through, ["service", "ls"], cancellationToken);
             }
-
-            var promoted = _nodes.First(n => !n.IsManager && n.IsRunning);
-            var through = _nodes.First(n => n.IsManager && n.IsRunning);
-            Say($"Promoting {promoted.Name} to manager");
-            step.Restart();
-            var before = await through.Client.NodeInspectAsync(promoted.Name, cancellationToken);
-            before.Spec.Role = NodeRoles.Manager;
-            await through.Client.NodeUpdateAsync(before.ID, before.Version.Index, before.Spec, cancellationToken);
-            await WaitForNodesAsync(through, nodes => nodes.Any(n => n.Description.Hostname == promoted.Name && n.ManagerStatus?.Reachability == Reachabilities.Reachable), $"{promoted.Name} a reachable manager", cancellationToken);
-            Say($"{promoted.Name} got a manager certificate, joined the Raft group and is a reachable manager in {Ms(step)}:");
-            await ShowNodesAsync(through, cancellationToken);
 
             if (keep)
             {
@@ -186,8 +204,80 @@ internal static class DemoCommand
                 }
             }
 
+            Say($"Removing `{ServiceName}`: its replicas are stopped with SIGTERM");
+            step.Restart();
+            await ShoalAsync(through, ["service", "rm", ServiceName], cancellationToken);
+            await WaitForAsync(through, async ct => (await through.Client.TaskListAsync(new ListFilters(), ct)).Count == 0, "every task of the service gone", cancellationToken);
+            Say($"Every replica stopped and removed in {Ms(step)}");
             Say($"Demo complete in {_clock.Elapsed.TotalSeconds:0.0} s; stopping the nodes");
             return 0;
+        }
+
+        private const string ServiceName = "hello";
+
+        /// <summary>The command line of this very program's <c>demo responder</c>, as the service's COMMAND and ARGs.</summary>
+        private static string[] ResponderCommand()
+        {
+            var start = DemoNode.SelfStartInfo();
+            return [start.FileName, .. start.ArgumentList, "demo", "responder"];
+        }
+
+        /// <summary>Runs one <c>shoal</c> client command against <paramref name="through"/>, its output framed by blank lines.</summary>
+        private async Task ShoalAsync(DemoNode through, string[] arguments, CancellationToken cancellationToken)
+        {
+            await environment.Out.WriteLineAsync($"  $ shoal {string.Join(' ', arguments.Select(a => a.Contains(' ', StringComparison.Ordinal) ? $"'{a}'" : a))}");
+            var code = await ShoalCli.RunAsync(["-H", "unix://" + through.SocketPath, .. arguments], environment, cancellationToken);
+            await environment.Out.WriteLineAsync();
+            if (code != 0)
+            {
+                throw new DemoException($"`shoal {string.Join(' ', arguments)}` failed with exit code {code}");
+            }
+        }
+
+        private static async Task<List<SwarmTask>> RunningTasksAsync(DemoNode through, CancellationToken cancellationToken)
+        {
+            var filters = new ListFilters();
+            filters.Add("service", ServiceName);
+            filters.Add("desired-state", "running");
+            return [.. (await through.Client.TaskListAsync(filters, cancellationToken)).Where(t => t.Status.State == "running")];
+        }
+
+        /// <summary>Waits until <paramref name="count"/> tasks of the service are RUNNING (and meant to), all matching <paramref name="where"/>.</summary>
+        private static Task WaitForRunningAsync(DemoNode through, int count, CancellationToken cancellationToken, Func<SwarmTask, bool>? where = null) =>
+            WaitForAsync(
+                through,
+                async ct =>
+                {
+                    var running = await RunningTasksAsync(through, ct);
+                    return running.Count == count && running.All(where ?? (_ => true));
+                },
+                $"{count} running replicas of {ServiceName}",
+                cancellationToken);
+
+        private static async Task WaitForAsync(DemoNode through, Func<CancellationToken, Task<bool>> condition, string what, CancellationToken cancellationToken)
+        {
+            var deadline = Stopwatch.StartNew();
+            var last = "no answer";
+            while (deadline.Elapsed < TimeSpan.FromSeconds(90))
+            {
+                try
+                {
+                    if (await condition(cancellationToken))
+                    {
+                        return;
+                    }
+
+                    last = "not yet";
+                }
+                catch (LocalApiException e)
+                {
+                    last = e.Message;
+                }
+
+                await Task.Delay(100, cancellationToken);
+            }
+
+            throw new DemoException($"waited 90 s for {what}; {through.Name} last said: {last}");
         }
 
         public async Task PrintLogTailsAsync()
@@ -207,6 +297,16 @@ internal static class DemoCommand
             foreach (var node in _nodes)
             {
                 await node.StopAsync();
+            }
+
+            // Tasks outlive their agent by design (a killed worker's replicas keep running under their shims until an
+            // agent on that data directory takes them over): end whatever the demo's nodes left behind.
+            foreach (var node in _nodes)
+            {
+                if (!OperatingSystem.IsWindows())
+                {
+                    LeftoverTasks.KillAll(node.DataDirectory);
+                }
             }
 
             if (!keep)
@@ -279,6 +379,7 @@ internal static class DemoCommand
         {
             Name = name;
             IsManager = isManager;
+            DataDirectory = dataDirectory;
             SocketPath = Path.Combine(dataDirectory, "shoal.sock");
             LogPath = Path.Combine(dataDirectory, "..", name + ".log");
             Address = address;
@@ -289,6 +390,8 @@ internal static class DemoCommand
         public string Name { get; }
 
         public bool IsManager { get; }
+
+        public string DataDirectory { get; }
 
         public string SocketPath { get; }
 
@@ -391,7 +494,7 @@ internal static class DemoCommand
         }
 
         /// <summary>How to start this very program: its apphost, or <c>dotnet shoal.dll</c>.</summary>
-        private static ProcessStartInfo SelfStartInfo()
+        public static ProcessStartInfo SelfStartInfo()
         {
             var path = Environment.ProcessPath ?? throw new DemoException("cannot tell where the shoal executable is");
             var start = new ProcessStartInfo(path);
