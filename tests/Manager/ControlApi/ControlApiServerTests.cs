@@ -76,6 +76,7 @@ public sealed class ControlApiServerTests : IAsyncLifetime
         Assert.Equal(Ids(db), await ListAsync(f => f.NamePrefixes.Add("db-h")));
         Assert.Equal(Ids(web, db), await ListAsync(f => f.NodeLabels.Add("zone")));
         Assert.Equal(Ids(db), await ListAsync(f => f.NodeLabels.Add("zone=b")));
+        Assert.Empty(await ListAsync(f => f.NodeLabels.AddRange(["zone=a", "zone=b"])));
         Assert.Equal(Ids(web), await ListAsync(f => f.Labels.Add("disk=ssd")));
         Assert.Equal([_plane.ManagerId], await ListAsync(f => f.Roles.Add(NodeRole.Manager)));
         Assert.Equal(Ids(pending), await ListAsync(f => f.Memberships.Add(NodeMembership.Pending)));
