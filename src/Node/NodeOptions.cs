@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Shoal.Agent.Executors;
 using Shoal.Ca.Client;
 using Shoal.Manager.Dispatcher;
 
@@ -34,6 +35,12 @@ public sealed record NodeOptions
 
     /// <summary>The dispatcher's node-local timings when this node leads (the heartbeat period itself is the cluster spec's).</summary>
     public DispatcherOptions Dispatcher { get; init; } = new();
+
+    /// <summary>
+    /// Builds the runtime the node's tasks run in, given the data directory; null: the process executor (DESIGN §9),
+    /// whose tasks live under <c>&lt;data-dir&gt;/tasks</c>. In-process cluster tests give a fake executor here.
+    /// </summary>
+    public Func<string, IExecutor>? Executor { get; init; }
 
     /// <summary>The clock.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;

@@ -41,15 +41,7 @@ public sealed partial class ShoalNode
             Security = security;
             State = state;
             var options = owner._options;
-            if (OperatingSystem.IsWindows())
-            {
-                throw new PlatformNotSupportedException("Shoal's process executor runs tasks on Linux and other Unix systems only");
-            }
-
-            var executor = new ProcessExecutor(
-                new ProcessExecutorOptions { DataDirectory = options.DataDirectory },
-                options.TimeProvider,
-                options.LoggerFactory.CreateLogger<ProcessExecutor>());
+            var executor = options.Executor?.Invoke(options.DataDirectory) ?? ProcessExecutorOf(options);
             Worker = new Worker(
                 new WorkerOptions { DataDirectory = options.DataDirectory },
                 executor,
@@ -178,6 +170,19 @@ public sealed partial class ShoalNode
             }
 
             _stop.Dispose();
+        }
+
+        private static ProcessExecutor ProcessExecutorOf(NodeOptions options)
+        {
+            if (OperatingSystem.IsWindows())
+            {
+                throw new PlatformNotSupportedException("Shoal's process executor runs tasks on Linux and other Unix systems only");
+            }
+
+            return new ProcessExecutor(
+                new ProcessExecutorOptions { DataDirectory = options.DataDirectory },
+                options.TimeProvider,
+                options.LoggerFactory.CreateLogger<ProcessExecutor>());
         }
 
         private async Task StopLoopsAsync()
