@@ -1,7 +1,5 @@
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 using Shoal.Api;
-using Shoal.Manager.Reconciliation;
 using Shoal.Store;
 
 namespace Shoal.Manager.Orchestrator;
@@ -14,52 +12,29 @@ namespace Shoal.Manager.Orchestrator;
 /// </summary>
 public sealed class ConstraintEnforcer
 {
-    private readonly MemoryStore _store;
-    private readonly OrchestratorOptions _options;
-    private readonly TimeProvider _time;
-    private readonly ILogger _logger;
-    private readonly OrchestratorIndex _index = new();
+    private readonly OrchestratorLoop _loop;
     private readonly HashSet<string> _dirtyNodes = new(StringComparer.Ordinal);
-    private int _passesCompleted;
 
-    public ConstraintEnforcer(MemoryStore store, OrchestratorOptions? options = null, TimeProvider? time = null, ILogger<ConstraintEnforcer>? logger = null)
-    {
-        ArgumentNullException.ThrowIfNull(store);
-        _store = store;
-        _options = options ?? new OrchestratorOptions();
-        _options.Validate();
-        _time = time ?? TimeProvider.System;
-        _logger = (ILogger?)logger ?? NullLogger.Instance;
-    }
+    public ConstraintEnforcer(MemoryStore store, OrchestratorOptions? options = null, TimeProvider? time = null, ILogger<ConstraintEnforcer>? logger = null) =>
+        _loop = new OrchestratorLoop(nameof(ConstraintEnforcer), store, options, time, logger);
 
     /// <summary>Passes whose writes are committed (tests wait on it).</summary>
-    internal int PassesCompleted => Volatile.Read(ref _passesCompleted);
+    internal int PassesCompleted => _loop.PassesCompleted;
 
     /// <summary>Enforces until <paramref name="cancellationToken"/> is cancelled (leadership lost) or the store closes.</summary>
-    public Task RunAsync(CancellationToken cancellationToken) => new DebouncedWatchLoop
-    {
-        Filter = OrchestratorIndex.Filter,
-        Load = Load,
-        OnStarted = () => OrchestratorLog.Started(_logger, nameof(ConstraintEnforcer), _index.Services.Count, _index.Nodes.Count, _index.Tasks.Count),
-        OnStopped = () => OrchestratorLog.Stopped(_logger, nameof(ConstraintEnforcer)),
-        Apply = Apply,
-        HasWork = () => _dirtyNodes.Count > 0,
-        PassAsync = PassAsync,
-        Time = _time,
-        QuietGap = _options.CommitDebounceGap,
-        MaxLatency = _options.MaxLatency,
-    }.RunAsync(_store, cancellationToken);
+    public Task RunAsync(CancellationToken cancellationToken) =>
+        _loop.RunAsync(Load, Apply, HasWork, Plan, _loop.Options.CommitDebounceGap, cancellationToken);
 
-    private void Load(ReadTransaction view)
+    private void Load()
     {
-        _index.Load(view);
         _dirtyNodes.Clear();
-        _dirtyNodes.UnionWith(_index.Nodes.Keys);
+        _dirtyNodes.UnionWith(_loop.Index.Nodes.Keys);
     }
+
+    private bool HasWork() => _dirtyNodes.Count > 0;
 
     private bool Apply(StoreEvent e)
     {
-        _index.Apply(e);
         if (e.Target is Node node && e.Kind == StoreEventKind.Update && e.Old is Node old && PlacementChanged(old, node))
         {
             _dirtyNodes.Add(node.Id);
@@ -75,18 +50,17 @@ public sealed class ConstraintEnforcer
         || !Equals(old.Description?.Engine, node.Description?.Engine) || !Equals(old.Description?.Platform, node.Description?.Platform)
         || old.Description?.Hostname != node.Description?.Hostname;
 
-    private async Task<bool> PassAsync(CancellationToken cancellationToken)
+    private int Plan(WritePlan plan)
     {
-        var plan = new WritePlan();
         var nodes = _dirtyNodes.Count;
         foreach (var nodeId in _dirtyNodes)
         {
-            if (!_index.Nodes.TryGetValue(nodeId, out var node))
+            if (!_loop.Index.Nodes.TryGetValue(nodeId, out var node))
             {
                 continue;
             }
 
-            foreach (var task in _index.TasksOn(nodeId))
+            foreach (var task in _loop.Index.TasksOn(nodeId))
             {
                 if (task.ServiceId.Length > 0 && TaskFacts.IsActive(task) && !TaskRules.SatisfiesConstraints(task.Spec, node))
                 {
@@ -96,9 +70,6 @@ public sealed class ConstraintEnforcer
         }
 
         _dirtyNodes.Clear();
-        var commits = await plan.CommitAsync(_store, cancellationToken);
-        OrchestratorLog.Pass(_logger, nameof(ConstraintEnforcer), nodes, plan.Created, plan.Raised, plan.Deleted, commits);
-        Interlocked.Increment(ref _passesCompleted);
-        return false;
+        return nodes;
     }
 }

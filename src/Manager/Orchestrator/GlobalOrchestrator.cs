@@ -1,7 +1,5 @@
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 using Shoal.Api;
-using Shoal.Manager.Reconciliation;
 using Shoal.Store;
 
 namespace Shoal.Manager.Orchestrator;
@@ -17,66 +15,37 @@ namespace Shoal.Manager.Orchestrator;
 /// </summary>
 public sealed class GlobalOrchestrator
 {
-    private readonly MemoryStore _store;
-    private readonly OrchestratorOptions _options;
-    private readonly TimeProvider _time;
-    private readonly ILogger _logger;
-    private readonly OrchestratorIndex _index = new();
+    private readonly OrchestratorLoop _loop;
     private readonly HashSet<string> _dirtyServices = new(StringComparer.Ordinal);
     private readonly HashSet<string> _dirtyNodes = new(StringComparer.Ordinal);
     private readonly HashSet<(string ServiceId, string NodeId)> _dirtyPairs = [];
-    private int _passesCompleted;
 
-    public GlobalOrchestrator(MemoryStore store, OrchestratorOptions? options = null, TimeProvider? time = null, ILogger<GlobalOrchestrator>? logger = null)
-    {
-        ArgumentNullException.ThrowIfNull(store);
-        _store = store;
-        _options = options ?? new OrchestratorOptions();
-        _options.Validate();
-        _time = time ?? TimeProvider.System;
-        _logger = (ILogger?)logger ?? NullLogger.Instance;
-    }
+    public GlobalOrchestrator(MemoryStore store, OrchestratorOptions? options = null, TimeProvider? time = null, ILogger<GlobalOrchestrator>? logger = null) =>
+        _loop = new OrchestratorLoop(nameof(GlobalOrchestrator), store, options, time, logger);
 
     /// <summary>Passes whose writes are committed (tests wait on it).</summary>
-    internal int PassesCompleted => Volatile.Read(ref _passesCompleted);
+    internal int PassesCompleted => _loop.PassesCompleted;
 
     /// <summary>Reconciles until <paramref name="cancellationToken"/> is cancelled (leadership lost) or the store
     /// closes; every global service is checked against every node at start.</summary>
-    public Task RunAsync(CancellationToken cancellationToken) => new DebouncedWatchLoop
-    {
-        Filter = OrchestratorIndex.Filter,
-        Load = Load,
-        OnStarted = () => OrchestratorLog.Started(_logger, nameof(GlobalOrchestrator), _index.Services.Count, _index.Nodes.Count, _index.Tasks.Count),
-        OnStopped = () => OrchestratorLog.Stopped(_logger, nameof(GlobalOrchestrator)),
-        Apply = Apply,
-        HasWork = () => _dirtyServices.Count > 0 || _dirtyNodes.Count > 0 || _dirtyPairs.Count > 0,
-        PassAsync = PassAsync,
-        Time = _time,
-        QuietGap = _options.CommitDebounceGap,
-        MaxLatency = _options.MaxLatency,
-    }.RunAsync(_store, cancellationToken);
+    public Task RunAsync(CancellationToken cancellationToken) =>
+        _loop.RunAsync(Load, Apply, HasWork, Plan, _loop.Options.CommitDebounceGap, cancellationToken);
 
     internal static bool IsGlobal(Service? service) =>
         service?.Spec?.ModeCase is ServiceSpec.ModeOneofCase.Global or ServiceSpec.ModeOneofCase.GlobalJob;
 
-    private void Load(ReadTransaction view)
+    private void Load()
     {
-        _index.Load(view);
         _dirtyServices.Clear();
         _dirtyNodes.Clear();
         _dirtyPairs.Clear();
-        foreach (var service in _index.Services.Values)
-        {
-            if (IsGlobal(service))
-            {
-                _dirtyServices.Add(service.Id);
-            }
-        }
+        _dirtyServices.UnionWith(_loop.Index.ServiceIds(IsGlobal));
     }
+
+    private bool HasWork() => _dirtyServices.Count > 0 || _dirtyNodes.Count > 0 || _dirtyPairs.Count > 0;
 
     private bool Apply(StoreEvent e)
     {
-        _index.Apply(e);
         switch (e.Target)
         {
             case Service service when e.Kind != StoreEventKind.Delete && IsGlobal(service):
@@ -86,8 +55,8 @@ public sealed class GlobalOrchestrator
                 // Any change may matter: state, availability, labels, role, platform.
                 _dirtyNodes.Add(node.Id);
                 return true;
-            case SwarmTask task when task.NodeId.Length > 0 && ReplicatedOrchestrator.TaskChangeMatters(e, task)
-                                     && IsGlobal(_index.Services.GetValueOrDefault(task.ServiceId)):
+            case SwarmTask task when task.NodeId.Length > 0 && TaskFacts.ChangeMatters(e, task)
+                                     && IsGlobal(_loop.Index.Services.GetValueOrDefault(task.ServiceId)):
                 _dirtyPairs.Add((task.ServiceId, task.NodeId));
                 return true;
             default:
@@ -95,18 +64,18 @@ public sealed class GlobalOrchestrator
         }
     }
 
-    private async Task<bool> PassAsync(CancellationToken cancellationToken)
+    private int Plan(WritePlan plan)
     {
-        var globals = _index.Services.Values.Where(IsGlobal).ToList();
+        var globals = _loop.Index.Services.Values.Where(IsGlobal).ToList();
         foreach (var serviceId in _dirtyServices)
         {
-            foreach (var nodeId in _index.Nodes.Keys)
+            foreach (var nodeId in _loop.Index.Nodes.Keys)
             {
                 _dirtyPairs.Add((serviceId, nodeId));
             }
 
             // Nodes that are gone but still hold tasks of the service.
-            foreach (var task in _index.TasksOf(serviceId))
+            foreach (var task in _loop.Index.TasksOf(serviceId))
             {
                 if (task.NodeId.Length > 0)
                 {
@@ -123,12 +92,11 @@ public sealed class GlobalOrchestrator
             }
         }
 
-        var plan = new WritePlan();
-        var now = _time.GetUtcNow();
+        var now = _loop.Time.GetUtcNow();
         var pairs = _dirtyPairs.Count;
         foreach (var (serviceId, nodeId) in _dirtyPairs)
         {
-            if (_index.Services.TryGetValue(serviceId, out var service) && IsGlobal(service) && !service.PendingDelete)
+            if (_loop.Index.Services.TryGetValue(serviceId, out var service) && IsGlobal(service) && !service.PendingDelete)
             {
                 Reconcile(service, nodeId, plan, now);
             }
@@ -137,10 +105,7 @@ public sealed class GlobalOrchestrator
         _dirtyServices.Clear();
         _dirtyNodes.Clear();
         _dirtyPairs.Clear();
-        var commits = await plan.CommitAsync(_store, cancellationToken);
-        OrchestratorLog.Pass(_logger, nameof(GlobalOrchestrator), pairs, plan.Created, plan.Raised, plan.Deleted, commits);
-        Interlocked.Increment(ref _passesCompleted);
-        return false;
+        return pairs;
     }
 
     /// <summary>May keep tasks of <paramref name="service"/>: not DOWN, not drained, constraints met.</summary>
@@ -154,10 +119,10 @@ public sealed class GlobalOrchestrator
 
     private void Reconcile(Service service, string nodeId, WritePlan plan, DateTimeOffset now)
     {
-        var node = _index.Nodes.GetValueOrDefault(nodeId);
+        var node = _loop.Index.Nodes.GetValueOrDefault(nodeId);
         var isJob = service.Spec.ModeCase == ServiceSpec.ModeOneofCase.GlobalJob;
         var tasks = new List<SwarmTask>();
-        foreach (var task in _index.TasksOn(nodeId))
+        foreach (var task in _loop.Index.TasksOn(nodeId))
         {
             if (task.ServiceId != service.Id || task.DesiredState >= TaskState.Remove)
             {

@@ -27,6 +27,9 @@ internal sealed class OrchestratorIndex
     public static StoreEventFilter Filter { get; } = StoreEventFilters.Any(
         StoreEventFilters.Of<Service>(), StoreEventFilters.Of<Node>(), StoreEventFilters.Of<SwarmTask>(), StoreEventFilters.Of<Cluster>());
 
+    /// <summary>The ids of the services <paramref name="matches"/> selects (e.g. those of one orchestrator's modes).</summary>
+    public IEnumerable<string> ServiceIds(Func<Service, bool> matches) => Services.Values.Where(matches).Select(s => s.Id);
+
     public void Load(ReadTransaction view)
     {
         Services.Clear();

@@ -11,6 +11,12 @@ namespace Shoal.Manager.Orchestrator;
 /// a backoff (doubling from <see cref="OrchestratorOptions.RestartBackoff"/>), from a fresh snapshot; none dies
 /// silently. <see cref="RunAsync"/> ends when leadership is lost (the token) or the store closes.
 /// </summary>
+/// <remarks>
+/// The manager restarts a failed leader loop too, but it runs this whole unit as one <c>LeaderLoop</c> and sees it fail
+/// only once all five loops have ended (<see cref="RunAsync"/> waits for every one): without the supervision here, a
+/// loop that threw would stay stopped while the others run on. Supervising each loop on its own also means one that
+/// keeps failing never makes the others stop and rebuild their indexes.
+/// </remarks>
 public sealed class Orchestrators
 {
     private readonly OrchestratorOptions _options;
@@ -54,7 +60,12 @@ public sealed class Orchestrators
         SuperviseAsync(nameof(ConstraintEnforcer), Constraints.RunAsync, cancellationToken),
         SuperviseAsync(nameof(TaskReaper), Reaper.RunAsync, cancellationToken));
 
-    /// <summary>Runs one loop, starting it again after a backoff whenever it throws.</summary>
+    /// <summary>
+    /// Runs one loop, starting it again whenever it throws: after <see cref="OrchestratorOptions.RestartBackoff"/>,
+    /// doubling up to <see cref="OrchestratorOptions.MaxRestartBackoff"/>. It returns when the loop returns (the store
+    /// closed) or <paramref name="cancellationToken"/> is cancelled. The loop starts on the thread pool, so the loops
+    /// take their snapshots and build their indexes side by side rather than one after another on the caller's thread.
+    /// </summary>
     internal async Task SuperviseAsync(string name, Func<CancellationToken, Task> run, CancellationToken cancellationToken)
     {
         var backoff = _options.RestartBackoff;

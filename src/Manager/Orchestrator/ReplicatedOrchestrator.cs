@@ -1,7 +1,5 @@
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 using Shoal.Api;
-using Shoal.Manager.Reconciliation;
 using Shoal.Store;
 
 namespace Shoal.Manager.Orchestrator;
@@ -20,65 +18,36 @@ namespace Shoal.Manager.Orchestrator;
 /// </summary>
 public sealed class ReplicatedOrchestrator
 {
-    private readonly MemoryStore _store;
-    private readonly OrchestratorOptions _options;
-    private readonly TimeProvider _time;
-    private readonly ILogger _logger;
-    private readonly OrchestratorIndex _index = new();
+    private readonly OrchestratorLoop _loop;
     private readonly HashSet<string> _dirty = new(StringComparer.Ordinal);
-    private int _passesCompleted;
 
-    public ReplicatedOrchestrator(MemoryStore store, OrchestratorOptions? options = null, TimeProvider? time = null, ILogger<ReplicatedOrchestrator>? logger = null)
-    {
-        ArgumentNullException.ThrowIfNull(store);
-        _store = store;
-        _options = options ?? new OrchestratorOptions();
-        _options.Validate();
-        _time = time ?? TimeProvider.System;
-        _logger = (ILogger?)logger ?? NullLogger.Instance;
-    }
+    public ReplicatedOrchestrator(MemoryStore store, OrchestratorOptions? options = null, TimeProvider? time = null, ILogger<ReplicatedOrchestrator>? logger = null) =>
+        _loop = new OrchestratorLoop(nameof(ReplicatedOrchestrator), store, options, time, logger);
 
     /// <summary>Passes whose writes are committed (tests wait on it).</summary>
-    internal int PassesCompleted => Volatile.Read(ref _passesCompleted);
+    internal int PassesCompleted => _loop.PassesCompleted;
 
     /// <summary>Transactions the last pass committed.</summary>
-    internal int LastPassCommits { get; private set; }
+    internal int LastPassCommits => _loop.LastPassCommits;
 
     /// <summary>Reconciles until <paramref name="cancellationToken"/> is cancelled (leadership lost) or the store
     /// closes; every service is checked at start, so nothing missed during a failover is lost.</summary>
-    public Task RunAsync(CancellationToken cancellationToken) => new DebouncedWatchLoop
-    {
-        Filter = OrchestratorIndex.Filter,
-        Load = Load,
-        OnStarted = () => OrchestratorLog.Started(_logger, nameof(ReplicatedOrchestrator), _index.Services.Count, _index.Nodes.Count, _index.Tasks.Count),
-        OnStopped = () => OrchestratorLog.Stopped(_logger, nameof(ReplicatedOrchestrator)),
-        Apply = Apply,
-        HasWork = () => _dirty.Count > 0,
-        PassAsync = PassAsync,
-        Time = _time,
-        QuietGap = _options.CommitDebounceGap,
-        MaxLatency = _options.MaxLatency,
-    }.RunAsync(_store, cancellationToken);
+    public Task RunAsync(CancellationToken cancellationToken) =>
+        _loop.RunAsync(Load, Apply, HasWork, Plan, _loop.Options.CommitDebounceGap, cancellationToken);
 
     internal static bool IsReplicated(Service? service) =>
         service?.Spec?.ModeCase is ServiceSpec.ModeOneofCase.Replicated or ServiceSpec.ModeOneofCase.ReplicatedJob;
 
-    private void Load(ReadTransaction view)
+    private void Load()
     {
-        _index.Load(view);
         _dirty.Clear();
-        foreach (var service in _index.Services.Values)
-        {
-            if (IsReplicated(service))
-            {
-                _dirty.Add(service.Id);
-            }
-        }
+        _dirty.UnionWith(_loop.Index.ServiceIds(IsReplicated));
     }
+
+    private bool HasWork() => _dirty.Count > 0;
 
     private bool Apply(StoreEvent e)
     {
-        _index.Apply(e);
         switch (e.Target)
         {
             case Service service when e.Kind != StoreEventKind.Delete && IsReplicated(service):
@@ -86,9 +55,9 @@ public sealed class ReplicatedOrchestrator
                 return true;
             case Node node when NodeChangeMatters(e, node):
                 var any = false;
-                foreach (var serviceId in _index.ServicesOn(node.Id))
+                foreach (var serviceId in _loop.Index.ServicesOn(node.Id))
                 {
-                    if (IsReplicated(_index.Services.GetValueOrDefault(serviceId)))
+                    if (IsReplicated(_loop.Index.Services.GetValueOrDefault(serviceId)))
                     {
                         _dirty.Add(serviceId);
                         any = true;
@@ -96,7 +65,7 @@ public sealed class ReplicatedOrchestrator
                 }
 
                 return any;
-            case SwarmTask task when TaskChangeMatters(e, task) && IsReplicated(_index.Services.GetValueOrDefault(task.ServiceId)):
+            case SwarmTask task when TaskFacts.ChangeMatters(e, task) && IsReplicated(_loop.Index.Services.GetValueOrDefault(task.ServiceId)):
                 _dirty.Add(task.ServiceId);
                 return true;
             default:
@@ -109,27 +78,13 @@ public sealed class ReplicatedOrchestrator
         e.Kind == StoreEventKind.Delete || (e.Old is Node old
             && (old.Status?.State != node.Status?.State || old.Spec?.Availability != node.Spec?.Availability));
 
-    /// <summary>Whether a task change can change what its slot needs: not the status reports of a task on its way to
-    /// RUNNING (the index still takes them in, for the next pass's choice of what to remove).</summary>
-    internal static bool TaskChangeMatters(StoreEvent e, SwarmTask task)
+    private int Plan(WritePlan plan)
     {
-        if (e.Kind != StoreEventKind.Update || e.Old is not SwarmTask old)
-        {
-            return true;
-        }
-
-        return old.DesiredState != task.DesiredState || old.NodeId != task.NodeId
-            || TaskFacts.IsTerminal(old) != TaskFacts.IsTerminal(task);
-    }
-
-    private async Task<bool> PassAsync(CancellationToken cancellationToken)
-    {
-        var plan = new WritePlan();
-        var now = _time.GetUtcNow();
+        var now = _loop.Time.GetUtcNow();
         var services = _dirty.Count;
         foreach (var id in _dirty)
         {
-            if (!_index.Services.TryGetValue(id, out var service) || service.PendingDelete)
+            if (!_loop.Index.Services.TryGetValue(id, out var service) || service.PendingDelete)
             {
                 continue;
             }
@@ -145,10 +100,7 @@ public sealed class ReplicatedOrchestrator
         }
 
         _dirty.Clear();
-        LastPassCommits = await plan.CommitAsync(_store, cancellationToken);
-        OrchestratorLog.Pass(_logger, nameof(ReplicatedOrchestrator), services, plan.Created, plan.Raised, plan.Deleted, LastPassCommits);
-        Interlocked.Increment(ref _passesCompleted);
-        return false;
+        return services;
     }
 
     private enum SlotKind
@@ -171,7 +123,7 @@ public sealed class ReplicatedOrchestrator
     private SortedDictionary<long, List<SwarmTask>> SlotsOf(Service service, WritePlan plan)
     {
         var slots = new SortedDictionary<long, List<SwarmTask>>();
-        foreach (var task in _index.TasksOf(service.Id))
+        foreach (var task in _loop.Index.TasksOf(service.Id))
         {
             if (task.DesiredState >= TaskState.Remove || task.Slot <= 0)
             {
@@ -202,7 +154,7 @@ public sealed class ReplicatedOrchestrator
         SwarmTask? active = null;
         foreach (var task in tasks)
         {
-            if (TaskFacts.IsActive(task) && !TaskFacts.LostItsNode(task, _index.NodeOf(task)))
+            if (TaskFacts.IsActive(task) && !TaskFacts.LostItsNode(task, _loop.Index.NodeOf(task)))
             {
                 if (active is null || TaskFacts.StateOf(task) == TaskState.Running)
                 {
@@ -221,7 +173,7 @@ public sealed class ReplicatedOrchestrator
         }
 
         var newest = TaskFacts.Newest(tasks);
-        var node = _index.NodeOf(newest);
+        var node = _loop.Index.NodeOf(newest);
         var decision = RestartSupervisor.Decide(newest, tasks, node, isJob);
         var delay = TaskFacts.IsDrained(node) ? TimeSpan.Zero : decision.Delay;
         return new SlotState(slot, decision.Replace ? SlotKind.Restarting : SlotKind.Stopped, newest.NodeId, delay);

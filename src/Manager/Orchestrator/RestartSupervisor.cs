@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 using Shoal.Api;
 using Shoal.Store;
 
@@ -16,24 +15,13 @@ namespace Shoal.Manager.Orchestrator;
 /// </summary>
 public sealed partial class RestartSupervisor
 {
-    private readonly MemoryStore _store;
-    private readonly OrchestratorOptions _options;
-    private readonly TimeProvider _time;
-    private readonly ILogger _logger;
-    private readonly OrchestratorIndex _index = new();
+    private readonly OrchestratorLoop _loop;
     private readonly HashSet<string> _delayed = new(StringComparer.Ordinal);
     private int _promotions;
     private long _armedUntil;
 
-    public RestartSupervisor(MemoryStore store, OrchestratorOptions? options = null, TimeProvider? time = null, ILogger<RestartSupervisor>? logger = null)
-    {
-        ArgumentNullException.ThrowIfNull(store);
-        _store = store;
-        _options = options ?? new OrchestratorOptions();
-        _options.Validate();
-        _time = time ?? TimeProvider.System;
-        _logger = (ILogger?)logger ?? NullLogger.Instance;
-    }
+    public RestartSupervisor(MemoryStore store, OrchestratorOptions? options = null, TimeProvider? time = null, ILogger<RestartSupervisor>? logger = null) =>
+        _loop = new OrchestratorLoop(nameof(RestartSupervisor), store, options, time, logger);
 
     /// <summary>Replacements started so far (tests wait on it).</summary>
     internal int Promotions => Volatile.Read(ref _promotions);
@@ -42,20 +30,21 @@ public sealed partial class RestartSupervisor
     /// exists, or it would be armed after the move and fire late.</summary>
     internal long ArmedUntil => Volatile.Read(ref _armedUntil);
 
-    /// <summary>Runs until <paramref name="cancellationToken"/> is cancelled (leadership lost) or the store closes.</summary>
+    /// <summary>Runs until <paramref name="cancellationToken"/> is cancelled (leadership lost) or the store closes.
+    /// Unlike the other loops it is not debounced: it wakes when the next delayed replacement is due.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        var (view, watcher) = _store.ViewAndWatch(new WatchOptions { Filter = OrchestratorIndex.Filter, Capacity = int.MaxValue });
+        var (view, watcher) = _loop.Store.ViewAndWatch(new WatchOptions { Filter = OrchestratorIndex.Filter, Capacity = int.MaxValue });
         using (watcher)
         {
-            _index.Load(view);
+            _loop.Index.Load(view);
             _delayed.Clear();
-            foreach (var task in _index.Tasks.Values)
+            foreach (var task in _loop.Index.Tasks.Values)
             {
                 Track(task);
             }
 
-            OrchestratorLog.RestartSupervisorStarted(_logger, _delayed.Count);
+            OrchestratorLog.RestartSupervisorStarted(_loop.Logger, _delayed.Count);
             try
             {
                 await LoopAsync(watcher, cancellationToken);
@@ -65,7 +54,7 @@ public sealed partial class RestartSupervisor
             }
             finally
             {
-                OrchestratorLog.Stopped(_logger, nameof(RestartSupervisor));
+                OrchestratorLog.Stopped(_loop.Logger, _loop.Name);
             }
         }
     }
@@ -78,7 +67,7 @@ public sealed partial class RestartSupervisor
             cancellationToken.ThrowIfCancellationRequested();
             while (watcher.TryRead(out var e))
             {
-                _index.Apply(e);
+                _loop.Index.Apply(e);
                 if (e.Target is SwarmTask task)
                 {
                     if (e.Kind == StoreEventKind.Delete)
@@ -92,7 +81,7 @@ public sealed partial class RestartSupervisor
                 }
             }
 
-            var now = _time.GetUtcNow();
+            var now = _loop.Time.GetUtcNow();
             var (due, next) = Collect(now);
             if (due.Count > 0)
             {
@@ -102,9 +91,9 @@ public sealed partial class RestartSupervisor
                     plan.Raise(task, TaskState.Running);
                 }
 
-                var commits = await plan.CommitAsync(_store, cancellationToken);
+                var commits = await plan.CommitAsync(_loop.Store, cancellationToken);
                 Interlocked.Add(ref _promotions, plan.Raised);
-                OrchestratorLog.Promoted(_logger, plan.Raised, commits);
+                OrchestratorLog.Promoted(_loop.Logger, plan.Raised, commits);
                 continue;
             }
 
@@ -112,14 +101,14 @@ public sealed partial class RestartSupervisor
             if (next is { } wakeAt && !waiting.IsCompleted)
             {
                 // Measured again: time may have moved since the collection.
-                var remaining = wakeAt - _time.GetUtcNow();
+                var remaining = wakeAt - _loop.Time.GetUtcNow();
                 if (remaining <= TimeSpan.Zero)
                 {
                     continue;
                 }
 
                 using var delayCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                var delay = Task.Delay(remaining, _time, delayCancel.Token);
+                var delay = Task.Delay(remaining, _loop.Time, delayCancel.Token);
                 Volatile.Write(ref _armedUntil, wakeAt.UtcTicks);
                 var done = await Task.WhenAny(waiting, delay);
                 Volatile.Write(ref _armedUntil, 0);
@@ -160,8 +149,8 @@ public sealed partial class RestartSupervisor
         void Later(DateTimeOffset at) => next = next is { } n && n <= at ? n : at;
         foreach (var id in _delayed)
         {
-            var task = _index.Tasks[id];
-            if (!_index.Services.ContainsKey(task.ServiceId))
+            var task = _loop.Index.Tasks[id];
+            if (!_loop.Index.Services.ContainsKey(task.ServiceId))
             {
                 // The service is going away: the reaper removes its tasks.
                 continue;
@@ -174,7 +163,7 @@ public sealed partial class RestartSupervisor
                 continue;
             }
 
-            var forcedAt = dueAt + _options.OldTaskTimeout;
+            var forcedAt = dueAt + _loop.Options.OldTaskTimeout;
             if (now < forcedAt && ReplacesARunningTask(task))
             {
                 Later(forcedAt);
@@ -192,12 +181,12 @@ public sealed partial class RestartSupervisor
     private bool ReplacesARunningTask(SwarmTask task)
     {
         var siblings = task.Slot > 0
-            ? _index.TasksInSlot(task.ServiceId, task.Slot)
-            : _index.TasksOn(task.NodeId).Where(t => t.ServiceId == task.ServiceId);
+            ? _loop.Index.TasksInSlot(task.ServiceId, task.Slot)
+            : _loop.Index.TasksOn(task.NodeId).Where(t => t.ServiceId == task.ServiceId);
         foreach (var other in siblings)
         {
             if (other.Id != task.Id && other.DesiredState > TaskState.Running && !TaskFacts.IsTerminal(other)
-                && other.NodeId.Length > 0 && !TaskFacts.IsDown(_index.NodeOf(other)))
+                && other.NodeId.Length > 0 && !TaskFacts.IsDown(_loop.Index.NodeOf(other)))
             {
                 return true;
             }

@@ -1,6 +1,7 @@
 using Google.Protobuf.WellKnownTypes;
 using Shoal.Api;
 using Shoal.Api.Naming;
+using Shoal.Store;
 
 namespace Shoal.Manager.Orchestrator;
 
@@ -48,6 +49,18 @@ internal static class TaskFacts
 
     public static bool IsJob(Service service) =>
         service.Spec?.ModeCase is ServiceSpec.ModeOneofCase.ReplicatedJob or ServiceSpec.ModeOneofCase.GlobalJob;
+
+    /// <summary>Whether a task change can change what its slot (global: its service on its node) needs: not the status
+    /// reports of a task on its way to RUNNING (the indexes still take them in, for the next pass's choices).</summary>
+    public static bool ChangeMatters(StoreEvent e, SwarmTask task)
+    {
+        if (e.Kind != StoreEventKind.Update || e.Old is not SwarmTask old)
+        {
+            return true;
+        }
+
+        return old.DesiredState != task.DesiredState || old.NodeId != task.NodeId || IsTerminal(old) != IsTerminal(task);
+    }
 
     /// <summary>Of the service's current job iteration (always true for a service that is not a job).</summary>
     public static bool InIteration(SwarmTask task, Service service) =>

@@ -1,7 +1,5 @@
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 using Shoal.Api;
-using Shoal.Manager.Reconciliation;
 using Shoal.Store;
 
 namespace Shoal.Manager.Orchestrator;
@@ -22,25 +20,13 @@ namespace Shoal.Manager.Orchestrator;
 /// </summary>
 public sealed class TaskReaper
 {
-    private readonly MemoryStore _store;
-    private readonly OrchestratorOptions _options;
-    private readonly TimeProvider _time;
-    private readonly ILogger _logger;
-    private readonly OrchestratorIndex _index = new();
+    private readonly OrchestratorLoop _loop;
     private readonly HashSet<string> _goneServices = new(StringComparer.Ordinal);
     private readonly HashSet<string> _removing = new(StringComparer.Ordinal);
     private readonly HashSet<HistoryKey> _dirtySlots = [];
-    private int _passesCompleted;
 
-    public TaskReaper(MemoryStore store, OrchestratorOptions? options = null, TimeProvider? time = null, ILogger<TaskReaper>? logger = null)
-    {
-        ArgumentNullException.ThrowIfNull(store);
-        _store = store;
-        _options = options ?? new OrchestratorOptions();
-        _options.Validate();
-        _time = time ?? TimeProvider.System;
-        _logger = (ILogger?)logger ?? NullLogger.Instance;
-    }
+    public TaskReaper(MemoryStore store, OrchestratorOptions? options = null, TimeProvider? time = null, ILogger<TaskReaper>? logger = null) =>
+        _loop = new OrchestratorLoop(nameof(TaskReaper), store, options, time, logger);
 
     /// <summary>Where a task's history is counted: its service's slot, or its service's tasks on one node.</summary>
     private readonly record struct HistoryKey(string ServiceId, long Slot, string NodeId)
@@ -51,42 +37,32 @@ public sealed class TaskReaper
     }
 
     /// <summary>Passes whose writes are committed (tests wait on it).</summary>
-    internal int PassesCompleted => Volatile.Read(ref _passesCompleted);
+    internal int PassesCompleted => _loop.PassesCompleted;
 
-    /// <summary>Reaps until <paramref name="cancellationToken"/> is cancelled (leadership lost) or the store closes.</summary>
-    public Task RunAsync(CancellationToken cancellationToken) => new DebouncedWatchLoop
-    {
-        Filter = OrchestratorIndex.Filter,
-        Load = Load,
-        OnStarted = () => OrchestratorLog.Started(_logger, nameof(TaskReaper), _index.Services.Count, _index.Nodes.Count, _index.Tasks.Count),
-        OnStopped = () => OrchestratorLog.Stopped(_logger, nameof(TaskReaper)),
-        Apply = Apply,
-        HasWork = () => _goneServices.Count > 0 || _removing.Count > 0 || _dirtySlots.Count > 0,
-        PassAsync = PassAsync,
-        Time = _time,
-        QuietGap = _options.ReaperDebounceGap,
-        MaxLatency = _options.MaxLatency < _options.ReaperDebounceGap ? _options.ReaperDebounceGap : _options.MaxLatency,
-    }.RunAsync(_store, cancellationToken);
+    /// <summary>Reaps until <paramref name="cancellationToken"/> is cancelled (leadership lost) or the store closes;
+    /// deleting history is never urgent, so its passes wait for <see cref="OrchestratorOptions.ReaperDebounceGap"/>.</summary>
+    public Task RunAsync(CancellationToken cancellationToken) =>
+        _loop.RunAsync(Load, Apply, HasWork, Plan, _loop.Options.ReaperDebounceGap, cancellationToken);
 
-    private void Load(ReadTransaction view)
+    private void Load()
     {
-        _index.Load(view);
         _goneServices.Clear();
         _removing.Clear();
         _dirtySlots.Clear();
-        foreach (var task in _index.Tasks.Values)
+        foreach (var task in _loop.Index.Tasks.Values)
         {
             Track(task);
-            if (task.ServiceId.Length > 0 && !_index.Services.ContainsKey(task.ServiceId))
+            if (task.ServiceId.Length > 0 && !_loop.Index.Services.ContainsKey(task.ServiceId))
             {
                 _goneServices.Add(task.ServiceId);
             }
         }
     }
 
+    private bool HasWork() => _goneServices.Count > 0 || _removing.Count > 0 || _dirtySlots.Count > 0;
+
     private bool Apply(StoreEvent e)
     {
-        _index.Apply(e);
         switch (e.Target)
         {
             case Service service when e.Kind == StoreEventKind.Delete:
@@ -94,14 +70,14 @@ public sealed class TaskReaper
                 return true;
             case Service service when e.Old is Service old && !Equals(old.Spec?.Task?.Restart, service.Spec?.Task?.Restart):
                 // Max attempts changed: so did the history the slots keep.
-                foreach (var task in _index.TasksOf(service.Id))
+                foreach (var task in _loop.Index.TasksOf(service.Id))
                 {
                     _dirtySlots.Add(HistoryKey.Of(task));
                 }
 
                 return true;
             case Cluster cluster when e.Old is not Cluster old || !Equals(old.Spec?.Orchestration, cluster.Spec?.Orchestration):
-                foreach (var task in _index.Tasks.Values)
+                foreach (var task in _loop.Index.Tasks.Values)
                 {
                     if (task.ServiceId.Length > 0)
                     {
@@ -112,7 +88,7 @@ public sealed class TaskReaper
                 return true;
             case Node node when e.Kind == StoreEventKind.Delete || TaskFacts.IsDown(node):
                 var any = false;
-                foreach (var task in _index.TasksOn(node.Id))
+                foreach (var task in _loop.Index.TasksOn(node.Id))
                 {
                     any |= Track(task);
                 }
@@ -122,7 +98,7 @@ public sealed class TaskReaper
                 _removing.Remove(task.Id);
                 return false;
             case SwarmTask task:
-                if (task.ServiceId.Length > 0 && !_index.Services.ContainsKey(task.ServiceId))
+                if (task.ServiceId.Length > 0 && !_loop.Index.Services.ContainsKey(task.ServiceId))
                 {
                     _goneServices.Add(task.ServiceId);
                 }
@@ -156,25 +132,24 @@ public sealed class TaskReaper
     private static bool IsHistory(SwarmTask task, bool nodeGone) =>
         task.DesiredState >= TaskState.Shutdown && task.DesiredState < TaskState.Remove && (TaskFacts.IsTerminal(task) || nodeGone);
 
-    private bool NodeGone(SwarmTask task) => task.NodeId.Length > 0 && !_index.Nodes.ContainsKey(task.NodeId);
+    private bool NodeGone(SwarmTask task) => task.NodeId.Length > 0 && !_loop.Index.Nodes.ContainsKey(task.NodeId);
 
     /// <summary>A task being removed can go once it stopped, never reached a node, or its node is DOWN or gone.</summary>
     private static bool CanDelete(SwarmTask task, Node? node) =>
         task.DesiredState >= TaskState.Remove
         && (TaskFacts.IsTerminal(task) || TaskFacts.StateOf(task) < TaskState.Assigned || task.NodeId.Length == 0 || TaskFacts.IsDown(node));
 
-    private async Task<bool> PassAsync(CancellationToken cancellationToken)
+    private int Plan(WritePlan plan)
     {
-        var plan = new WritePlan();
         var items = _goneServices.Count + _removing.Count + _dirtySlots.Count;
         foreach (var serviceId in _goneServices)
         {
-            if (_index.Services.ContainsKey(serviceId))
+            if (_loop.Index.Services.ContainsKey(serviceId))
             {
                 continue;
             }
 
-            foreach (var task in _index.TasksOf(serviceId))
+            foreach (var task in _loop.Index.TasksOf(serviceId))
             {
                 plan.Raise(task, TaskState.Remove);
             }
@@ -183,8 +158,8 @@ public sealed class TaskReaper
         _goneServices.Clear();
         foreach (var id in _removing)
         {
-            var task = _index.Tasks[id];
-            if (CanDelete(task, _index.NodeOf(task)))
+            var task = _loop.Index.Tasks[id];
+            if (CanDelete(task, _loop.Index.NodeOf(task)))
             {
                 plan.Delete(id, (tx, current) => CanDelete(current, current.NodeId.Length > 0 ? tx.Nodes.Get(current.NodeId) : null));
             }
@@ -192,7 +167,7 @@ public sealed class TaskReaper
 
         // Tasks still stopping stay out of the set until an event about them or their node brings them back.
         _removing.Clear();
-        var limit = _index.HistoryLimit;
+        var limit = _loop.Index.HistoryLimit;
         foreach (var key in _dirtySlots)
         {
             if (limit >= 0)
@@ -202,17 +177,14 @@ public sealed class TaskReaper
         }
 
         _dirtySlots.Clear();
-        var commits = await plan.CommitAsync(_store, cancellationToken);
-        OrchestratorLog.Pass(_logger, nameof(TaskReaper), items, plan.Created, plan.Raised, plan.Deleted, commits);
-        Interlocked.Increment(ref _passesCompleted);
-        return false;
+        return items;
     }
 
     private void Trim(HistoryKey key, long limit, WritePlan plan)
     {
-        var restart = _index.Services.GetValueOrDefault(key.ServiceId)?.Spec?.Task?.Restart;
+        var restart = _loop.Index.Services.GetValueOrDefault(key.ServiceId)?.Spec?.Task?.Restart;
         var keep = restart is { HasMaxAttempts: true, MaxAttempts: > 0 } ? Math.Max(limit, restart.MaxAttempts + 1) : limit;
-        var candidates = key.Slot > 0 ? _index.TasksInSlot(key.ServiceId, key.Slot) : _index.TasksOn(key.NodeId).Where(t => t.ServiceId == key.ServiceId && t.Slot == 0);
+        var candidates = key.Slot > 0 ? _loop.Index.TasksInSlot(key.ServiceId, key.Slot) : _loop.Index.TasksOn(key.NodeId).Where(t => t.ServiceId == key.ServiceId && t.Slot == 0);
         var history = candidates.Where(t => IsHistory(t, NodeGone(t))).ToList();
         if (history.Count <= keep)
         {

@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.Extensions.Time.Testing;
 using Shoal.Api;
@@ -70,27 +71,12 @@ internal sealed class OrchestratorHarness : IAsyncDisposable
 
     public ValueTask CreateAsync(params IStoreObject[] objects) => Store.CreateAsync(objects);
 
-    public ValueTask ChangeTaskAsync(string id, Action<SwarmTask> change) => Store.UpdateAsync(tx =>
-    {
-        var copy = tx.Tasks.Get(id)!.Clone();
-        change(copy);
-        tx.Update(copy);
-    });
+    public ValueTask ChangeTaskAsync(string id, Action<SwarmTask> change) => ChangeAsync(id, change);
 
-    public ValueTask ChangeNodeAsync(string id, Action<Node> change) => Store.UpdateAsync(tx =>
-    {
-        var copy = tx.Nodes.Get(id)!.Clone();
-        change(copy);
-        tx.Update(copy);
-    });
+    public ValueTask ChangeNodeAsync(string id, Action<Node> change) => ChangeAsync(id, change);
 
     /// <summary>Changes a service as the control API does: a spec change bumps the spec version.</summary>
-    public ValueTask ChangeServiceAsync(string id, Action<Service> change) => Store.UpdateAsync(tx =>
-    {
-        var copy = tx.Services.Get(id)!.Clone();
-        change(copy);
-        tx.Update(copy);
-    });
+    public ValueTask ChangeServiceAsync(string id, Action<Service> change) => ChangeAsync(id, change);
 
     public ValueTask DeleteServiceAsync(string id) => Store.UpdateAsync(tx => tx.Delete<Service>(id));
 
@@ -167,6 +153,15 @@ internal sealed class OrchestratorHarness : IAsyncDisposable
 
         Store.Dispose();
     }
+
+    /// <summary>Reads the stored object, changes a copy and writes it back.</summary>
+    private ValueTask ChangeAsync<T>(string id, Action<T> change)
+        where T : class, IStoreObject, IMessage<T> => Store.UpdateAsync(tx =>
+    {
+        var copy = tx.Table<T>().Get(id)!.Clone();
+        change(copy);
+        tx.Update(copy);
+    });
 
     public static Node Node(string hostname, params (string Key, string Value)[] labels)
     {
