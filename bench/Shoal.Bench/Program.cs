@@ -14,9 +14,16 @@ using Shoal.Bench;
 //   worker-failover [--workers 3] [--reps 5] [--heartbeat 5]
 //                                         3 managers; kill -9 of the leader -> new leader, workers' new sessions,
 //                                         all READY on the new leader; live nodes ever shown DOWN
+// Services of host-process tasks on 3 drained managers + 5 workers (LocalSwarm; tasks run `/bin/sleep 3600`):
+//   service-up [--reps 3] [--replicas 100]
+//                                         POST /services/create -> all running; scale to twice as many -> all running;
+//                                         tasks per worker; DELETE -> every task process gone
+//   service-reschedule [--tasks 60] [--heartbeats 5,1] [--reps 3] [--restart-delay 5]
+//                                         kill -9 of a worker holding k tasks -> DOWN; k replacements running elsewhere
+//                                         (they wait for the restart delay after DOWN; default the service's 5 s)
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: Shoal.Bench raft-member|raft-throughput|raft-failover|node-join|node-down|worker-failover [options]");
+    Console.Error.WriteLine("usage: Shoal.Bench raft-member|raft-throughput|raft-failover|node-join|node-down|worker-failover|service-up|service-reschedule [options]");
     return 2;
 }
 
@@ -126,6 +133,20 @@ switch (args[0])
             int.Parse(Option("--workers", "3"), CultureInfo.InvariantCulture),
             int.Parse(Option("--reps", "5"), CultureInfo.InvariantCulture),
             Seconds(Option("--heartbeat", "5")),
+            args.Contains("--verbose"));
+
+    case "service-up":
+        return await ServiceScenarios.ServiceUpAsync(
+            int.Parse(Option("--replicas", "100"), CultureInfo.InvariantCulture),
+            int.Parse(Option("--reps", "3"), CultureInfo.InvariantCulture),
+            args.Contains("--verbose"));
+
+    case "service-reschedule":
+        return await ServiceScenarios.ServiceRescheduleAsync(
+            int.Parse(Option("--tasks", "60"), CultureInfo.InvariantCulture),
+            [.. Option("--heartbeats", "5,1").Split(',').Select(Seconds)],
+            int.Parse(Option("--reps", "3"), CultureInfo.InvariantCulture),
+            args.Contains("--restart-delay") ? Seconds(Option("--restart-delay", "5")) : null,
             args.Contains("--verbose"));
 
     case "scheduler":

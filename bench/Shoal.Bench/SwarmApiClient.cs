@@ -151,6 +151,175 @@ public sealed class SwarmApiClient : IDisposable
     public async Task RemoveNodeAsync(string id, bool force = false, CancellationToken cancellationToken = default) =>
         await SendAsync(HttpMethod.Delete, $"/nodes/{Uri.EscapeDataString(id)}{(force ? "?force=true" : string.Empty)}", null, cancellationToken);
 
+    /// <summary><c>POST /services/create</c>; returns the new service's ID.</summary>
+    public async Task<string> CreateServiceAsync(ServiceSpec spec, CancellationToken cancellationToken = default)
+    {
+        var text = await SendAsync(HttpMethod.Post, "/services/create", Serialize(spec, DockerJsonContext.Default.ServiceSpec), cancellationToken);
+        var created = JsonSerializer.Deserialize(text, DockerJsonContext.Default.ServiceCreateResponse);
+        return created is { ID.Length: > 0 } ? created.ID : throw new SwarmApiException(201, $"service create answered no ID: {text}", "POST /services/create");
+    }
+
+    /// <summary><c>GET /services/{id}?insertDefaults=false</c>: the service as stored (by ID, name or unique ID prefix).</summary>
+    public Task<Service> ServiceAsync(string id, CancellationToken cancellationToken = default) =>
+        GetAsync($"/services/{Uri.EscapeDataString(id)}?insertDefaults=false", DockerJsonContext.Default.Service, cancellationToken);
+
+    /// <summary><c>GET /services?status=true</c>: every service with its task counts.</summary>
+    public Task<List<Service>> ServicesAsync(CancellationToken cancellationToken = default) =>
+        GetAsync("/services?status=true", DockerJsonContext.Default.ListService, cancellationToken);
+
+    /// <summary><c>POST /services/{id}/update?version=N</c> with the whole spec.</summary>
+    public async Task UpdateServiceAsync(string id, ulong version, ServiceSpec spec, CancellationToken cancellationToken = default)
+    {
+        var path = $"/services/{Uri.EscapeDataString(id)}/update?version={version.ToString(CultureInfo.InvariantCulture)}";
+        await SendAsync(HttpMethod.Post, path, Serialize(spec, DockerJsonContext.Default.ServiceSpec), cancellationToken);
+    }
+
+    /// <summary>
+    /// Reads service <paramref name="id"/> and updates it with <paramref name="change"/> applied to its spec, again
+    /// when the version moved in between.
+    /// </summary>
+    public async Task UpdateServiceAsync(string id, Action<ServiceSpec> change, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        for (var attempt = 1; ; attempt++)
+        {
+            var service = await ServiceAsync(id, cancellationToken);
+            change(service.Spec);
+            try
+            {
+                await UpdateServiceAsync(service.ID, service.Version.Index, service.Spec, cancellationToken);
+                return;
+            }
+            catch (SwarmApiException e) when (attempt < 10 && e.Message.Contains("out of sequence", StringComparison.Ordinal))
+            {
+            }
+        }
+    }
+
+    /// <summary>Sets a replicated service's replica count (what <c>docker service scale</c> sends).</summary>
+    public Task ScaleServiceAsync(string id, ulong replicas, CancellationToken cancellationToken = default) =>
+        UpdateServiceAsync(id, spec => spec.Mode.Replicated = new ReplicatedService { Replicas = replicas }, cancellationToken);
+
+    /// <summary><c>DELETE /services/{id}</c>.</summary>
+    public async Task RemoveServiceAsync(string id, CancellationToken cancellationToken = default) =>
+        await SendAsync(HttpMethod.Delete, "/services/" + Uri.EscapeDataString(id), null, cancellationToken);
+
+    /// <summary>
+    /// <c>GET /tasks</c>, filtered by service (ID or name) and desired state (<see cref="TaskStates"/>) when given,
+    /// e.g. <c>filters={"service":{"&lt;id&gt;":true},"desired-state":{"running":true}}</c>.
+    /// </summary>
+    public Task<List<SwarmTask>> TasksAsync(string? service = null, string? desiredState = null, CancellationToken cancellationToken = default)
+    {
+        var filters = new List<(string, string)>();
+        if (service is not null)
+        {
+            filters.Add(("service", service));
+        }
+
+        if (desiredState is not null)
+        {
+            filters.Add(("desired-state", desiredState));
+        }
+
+        var query = filters.Count == 0 ? string.Empty : "?filters=" + Uri.EscapeDataString(Filters(filters));
+        return GetAsync("/tasks" + query, DockerJsonContext.Default.ListSwarmTask, cancellationToken);
+    }
+
+    /// <summary><c>GET /tasks/{id}</c>.</summary>
+    public Task<SwarmTask> TaskAsync(string id, CancellationToken cancellationToken = default) =>
+        GetAsync("/tasks/" + Uri.EscapeDataString(id), DockerJsonContext.Default.SwarmTask, cancellationToken);
+
+    /// <summary>
+    /// <c>GET /services/{id}/logs?stdout=1&amp;stderr=1&amp;details=1</c> without follow: every line the service's tasks
+    /// wrote so far, taken out of Docker's multiplexed framing (8-byte header: stream, 3 zero bytes, big-endian
+    /// length), each with the details (<c>com.docker.swarm.node.id=…,…</c>) the CLI labels it with.
+    /// </summary>
+    public async Task<List<ServiceLogLine>> ServiceLogsAsync(string id, CancellationToken cancellationToken = default)
+    {
+        var path = $"/services/{Uri.EscapeDataString(id)}/logs?stdout=1&stderr=1&details=1";
+        using var timeout = Linked(RequestTimeout, cancellationToken);
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(Prefix + path, UriKind.Relative));
+        using var response = await _http.SendAsync(request, timeout.Token);
+        var body = await response.Content.ReadAsByteArrayAsync(timeout.Token);
+        if (!response.IsSuccessStatusCode)
+        {
+            var text = Encoding.UTF8.GetString(body);
+            string message;
+            try
+            {
+                message = JsonSerializer.Deserialize(text, DockerJsonContext.Default.ErrorResponse)?.Message ?? text;
+            }
+            catch (JsonException)
+            {
+                message = text;
+            }
+
+            throw new SwarmApiException((int)response.StatusCode, message, $"GET {path}");
+        }
+
+        var lines = new List<ServiceLogLine>();
+        if (response.Content.Headers.ContentType?.MediaType == "application/vnd.docker.raw-stream")
+        {
+            AddLines(lines, 1, body);
+            return lines;
+        }
+
+        for (var offset = 0; offset < body.Length;)
+        {
+            if (body.Length - offset < 8)
+            {
+                throw new SwarmApiException((int)response.StatusCode, $"the log stream ends in a truncated frame header at byte {offset} of {body.Length}", $"GET {path}");
+            }
+
+            var stream = body[offset];
+            var length = (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(body.AsSpan(offset + 4, 4));
+            if (stream is not (0 or 1 or 2) || length > body.Length - offset - 8)
+            {
+                throw new SwarmApiException((int)response.StatusCode, $"the log stream has a bad frame at byte {offset} (stream {stream}, length {length}, {body.Length - offset - 8} bytes left)", $"GET {path}");
+            }
+
+            AddLines(lines, stream, body.AsSpan(offset + 8, length));
+            offset += 8 + length;
+        }
+
+        return lines;
+    }
+
+    /// <summary>Docker's filters argument: <c>{"key":{"value":true},…}</c>.</summary>
+    private static string Filters(IEnumerable<(string Key, string Value)> filters)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            foreach (var group in filters.GroupBy(f => f.Key, StringComparer.Ordinal))
+            {
+                writer.WriteStartObject(group.Key);
+                foreach (var (_, value) in group)
+                {
+                    writer.WriteBoolean(value, true);
+                }
+
+                writer.WriteEndObject();
+            }
+
+            writer.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    private static void AddLines(List<ServiceLogLine> lines, int stream, ReadOnlySpan<byte> payload)
+    {
+        foreach (var line in Encoding.UTF8.GetString(payload).Split('\n'))
+        {
+            if (line.Length > 0)
+            {
+                lines.Add(new ServiceLogLine(stream, line));
+            }
+        }
+    }
+
     /// <inheritdoc/>
     public void Dispose() => _http.Dispose();
 
@@ -231,4 +400,34 @@ public sealed class SwarmApiException : Exception
 
     /// <inheritdoc/>
     public override string ToString() => $"{Request}: {Status} {Message}";
+}
+
+/// <summary>
+/// One line of a service's or task's logs: the stream (1 stdout, 2 stderr) and the text, which with
+/// <c>details=1</c> starts with the comma-separated, URL-encoded <c>key=value</c> labels and a space.
+/// </summary>
+public sealed record ServiceLogLine(int Stream, string Text)
+{
+    /// <summary>The labels in front of the message (<c>com.docker.swarm.node.id</c>, <c>…service.id</c>, <c>…task.id</c>).</summary>
+    public IReadOnlyDictionary<string, string> Details
+    {
+        get
+        {
+            var space = Text.IndexOf(' ', StringComparison.Ordinal);
+            var details = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var pair in (space < 0 ? Text : Text[..space]).Split(',', StringSplitOptions.RemoveEmptyEntries))
+            {
+                var equals = pair.IndexOf('=', StringComparison.Ordinal);
+                if (equals > 0)
+                {
+                    details[Uri.UnescapeDataString(pair[..equals])] = Uri.UnescapeDataString(pair[(equals + 1)..]);
+                }
+            }
+
+            return details;
+        }
+    }
+
+    /// <summary>The line without its details.</summary>
+    public string Message => Text.IndexOf(' ', StringComparison.Ordinal) is var space and >= 0 ? Text[(space + 1)..] : string.Empty;
 }

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using Shoal.Agent.Executors;
 using Shoal.DockerApi.Model;
 using Shoal.TestKit;
 
@@ -10,9 +11,10 @@ namespace Shoal.Node.Tests;
 /// <summary>
 /// Nodes as <c>shoal agent</c> builds them, in this process: each with its own data directory, local API socket and
 /// loopback cluster port, talked to only through its local API (real Kestrel on a unix socket, real gRPC over mutual
-/// TLS between the nodes, real Raft on disk).
+/// TLS between the nodes, real Raft on disk). With <paramref name="executor"/> the nodes run their tasks in that
+/// runtime (<see cref="NodeOptions.Executor"/>, given the node's data directory) instead of host processes.
 /// </summary>
-internal sealed class NodeFixture : IAsyncDisposable
+internal sealed class NodeFixture(Func<string, IExecutor>? executor = null) : IAsyncDisposable
 {
     private readonly string _root = Path.Combine("/tmp", "shoal-nt-" + Guid.NewGuid().ToString("N")[..8]);
     private readonly List<TestNode> _nodes = [];
@@ -24,17 +26,18 @@ internal sealed class NodeFixture : IAsyncDisposable
     /// <summary>Starts a node outside any swarm; it keeps its port across restarts.</summary>
     public async Task<TestNode> StartNodeAsync(string name)
     {
-        var node = new TestNode(name, Path.Combine(_root, name), FreePort());
+        var node = new TestNode(name, Path.Combine(_root, name), FreePort(), executor);
         await node.StartAsync();
         _nodes.Add(node);
         return node;
     }
 
     /// <summary>A swarm of <paramref name="managers"/> managers (the first founds it) and <paramref name="workers"/> workers, all READY.</summary>
-    public async Task<(List<TestNode> Managers, List<TestNode> Workers)> StartSwarmAsync(int managers, int workers, TimeSpan? heartbeat = null)
+    /// <param name="taskHistory">The cluster's task history retention limit; null: the default.</param>
+    public async Task<(List<TestNode> Managers, List<TestNode> Workers)> StartSwarmAsync(int managers, int workers, TimeSpan? heartbeat = null, long? taskHistory = null)
     {
         var first = await StartNodeAsync("m1");
-        await first.InitAsync(heartbeat);
+        await first.InitAsync(heartbeat, taskHistory);
         var all = new List<TestNode> { first };
         for (var i = 2; i <= managers; i++)
         {
@@ -112,7 +115,7 @@ internal sealed class NodeFixture : IAsyncDisposable
 }
 
 /// <summary>One node of the fixture and a client of its local API.</summary>
-internal sealed class TestNode(string name, string dataDirectory, int port) : IAsyncDisposable
+internal sealed class TestNode(string name, string dataDirectory, int port, Func<string, IExecutor>? executor = null) : IAsyncDisposable
 {
     private HttpClient? _http;
 
@@ -137,6 +140,7 @@ internal sealed class TestNode(string name, string dataDirectory, int port) : IA
             Hostname = Name,
             RaftTickInterval = TimeSpan.FromMilliseconds(50),
             LoggerFactory = TestLog.Factory,
+            Executor = executor,
         });
         _http = Client(Node.ApiSocketPath);
     }
@@ -153,9 +157,21 @@ internal sealed class TestNode(string name, string dataDirectory, int port) : IA
         }
     }
 
-    public async Task InitAsync(TimeSpan? heartbeat = null)
+    /// <summary>Founds a swarm; <paramref name="heartbeat"/> and <paramref name="taskHistory"/> set the cluster spec (null: defaults).</summary>
+    public async Task InitAsync(TimeSpan? heartbeat = null, long? taskHistory = null)
     {
-        var spec = heartbeat is { } period ? $",\"Spec\":{{\"Dispatcher\":{{\"HeartbeatPeriod\":{(long)(period.TotalMilliseconds * 1_000_000)}}}}}" : string.Empty;
+        var parts = new List<string>();
+        if (heartbeat is { } period)
+        {
+            parts.Add($"\"Dispatcher\":{{\"HeartbeatPeriod\":{(long)(period.TotalMilliseconds * 1_000_000)}}}");
+        }
+
+        if (taskHistory is { } limit)
+        {
+            parts.Add($"\"Orchestration\":{{\"TaskHistoryRetentionLimit\":{limit}}}");
+        }
+
+        var spec = parts.Count == 0 ? string.Empty : $",\"Spec\":{{{string.Join(',', parts)}}}";
         await OkAsync(HttpMethod.Post, "/v1.50/swarm/init", $"{{\"ListenAddr\":\"{Address}\",\"AdvertiseAddr\":\"{Address}\"{spec}}}");
     }
 

@@ -42,4 +42,16 @@ public static class LeftoverTasks
 
         return killed;
     }
+
+    /// <summary>
+    /// The program of the task whose directory is <paramref name="taskDirectory"/> (<c>&lt;data-dir&gt;/tasks/&lt;id&gt;</c>)
+    /// as its <c>pid</c> file names it — the process ID and its start time, which tells a reused ID apart — or null
+    /// while there is no complete file.
+    /// </summary>
+    public static (int Pid, ulong? StartTime)? ProgramOf(string taskDirectory) =>
+        Shim.ReadIdentity(Path.Combine(taskDirectory, Shim.PidFile)) is { } identity ? (identity.Pid, identity.StartTime) : null;
+
+    /// <summary>Whether the process <paramref name="pid"/> that started at <paramref name="startTime"/> (any, when null)
+    /// still runs; a zombie has ended.</summary>
+    public static bool IsAlive(int pid, ulong? startTime) => new ProcessIdentity(pid, startTime).IsAlive();
 }

@@ -1,7 +1,7 @@
 using Shoal.Agent.Executors;
 using Shoal.Api;
 
-namespace Shoal.Agent.Tests;
+namespace Shoal.TestKit;
 
 /// <summary>
 /// A runtime in memory for worker tests: each task's "process" lives in the executor (it plays the host), so a second
