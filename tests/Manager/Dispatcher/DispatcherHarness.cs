@@ -12,6 +12,7 @@ using Shoal.Ca.Certificates;
 using Shoal.Ca.Client;
 using Shoal.Manager.Dispatcher;
 using Shoal.Store;
+using Shoal.TestKit;
 
 namespace Shoal.Manager.Tests.Dispatching;
 
