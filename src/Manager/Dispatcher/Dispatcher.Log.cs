@@ -4,8 +4,8 @@ namespace Shoal.Manager.Dispatcher;
 
 public sealed partial class Dispatcher
 {
-    [LoggerMessage(EventId = 5100, Level = LogLevel.Information, Message = "Dispatcher started: {Unknown} nodes are UNKNOWN until they register again; heartbeat period {PeriodMs} ms")]
-    private static partial void LogStarted(ILogger logger, int unknown, double periodMs);
+    [LoggerMessage(EventId = 5100, Level = LogLevel.Information, Message = "Dispatcher started: {Unknown} nodes are UNKNOWN until they register again; heartbeat period {PeriodMs} ms ({Source}; changes are followed live)")]
+    private static partial void LogStarted(ILogger logger, int unknown, double periodMs, string source);
 
     [LoggerMessage(EventId = 5101, Level = LogLevel.Information, Message = "Dispatcher stopped")]
     private static partial void LogStopped(ILogger logger);

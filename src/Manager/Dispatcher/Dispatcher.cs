@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Shoal.Api;
 using Shoal.Api.Naming;
+using Shoal.Ca;
 using Shoal.Ca.Tls;
 using Shoal.Store;
 
@@ -80,8 +81,10 @@ public sealed partial class Dispatcher
                 _starting = false;
             }
 
-            var period = run.Period(_store.View());
-            LogStarted(_logger, run.UnknownCount, period.TotalMilliseconds);
+            var view = _store.View();
+            var period = run.Period(view);
+            var source = ClusterSecurity.FindCluster(view) is null ? "the default: the swarm's cluster object is not written yet" : "the cluster spec's";
+            LogStarted(_logger, run.UnknownCount, period.TotalMilliseconds, source);
             var writers = run.StartWritersAsync();
             try
             {
