@@ -252,6 +252,72 @@ public sealed class ServiceConvergenceTests
     }
 
     [Fact]
+    public void RollbackPaused_Fails_WithTheServicesMessage()
+    {
+        var convergence = new ServiceConvergence("web", _clock);
+        var service = new ConvergenceService(ServiceModeKind.Replicated, Replicas: 1, UpdateState: "rollback_paused", UpdateMessage: "rollback paused due to failure of task y");
+
+        Assert.Equal(ConvergenceOutcome.Failed, convergence.ObserveService(service));
+        Assert.Equal("service rollback paused: rollback paused due to failure of task y", convergence.Failure);
+    }
+
+    [Fact]
+    public void UpdatePaused_AfterTasksWereShown_StillFails()
+    {
+        var convergence = new ServiceConvergence("web", _clock);
+        var updating = new ConvergenceService(ServiceModeKind.Replicated, Replicas: 1, Monitor: TimeSpan.FromSeconds(5), UpdateState: "updating");
+        Assert.Equal(ConvergenceOutcome.Watching, Poll(convergence, updating, [Task(1, "running")]).Outcome);
+
+        Assert.Equal(ConvergenceOutcome.Failed, convergence.ObserveService(updating with { UpdateState = "paused", UpdateMessage = "m" }));
+        Assert.Equal("service update paused: m", convergence.Failure);
+    }
+
+    [Fact]
+    public void UpdateCompleted_AfterConvergence_StillWaitsOutTheMonitorWindow()
+    {
+        var convergence = new ServiceConvergence("web", _clock);
+        var updating = new ConvergenceService(ServiceModeKind.Replicated, Replicas: 1, Monitor: TimeSpan.FromSeconds(2), UpdateState: "updating");
+        Poll(convergence, updating, [Task(1, "running")]);
+
+        var completed = updating with { UpdateState = "completed" };
+        Assert.Equal(ConvergenceOutcome.Watching, Poll(convergence, completed, [Task(1, "running")]).Outcome);
+        _clock.Advance(TimeSpan.FromSeconds(2));
+
+        Assert.Equal(ConvergenceOutcome.Converged, convergence.ObserveService(completed));
+        Assert.Equal([("verify", "Service web converged")], Lines(convergence.TakeUpdates()));
+    }
+
+    [Fact]
+    public void RollbackStarted_SaysSoOnce_AndANewUpdateSwitchesTheTextBack()
+    {
+        var convergence = new ServiceConvergence("web", _clock);
+        var started = new ConvergenceService(ServiceModeKind.Replicated, Replicas: 1, UpdateState: "rollback_started", UpdateMessage: "update paused due to failure");
+
+        var first = Poll(convergence, started, [Task(1, "starting")]);
+        var second = Poll(convergence, started, [Task(1, "starting")]);
+        var updating = Poll(convergence, started with { UpdateState = "updating", UpdateMessage = "update in progress" }, [Task(1, "starting")]);
+
+        Assert.Single(first.Lines, l => l.Id == "rollback");
+        Assert.DoesNotContain(second.Lines, l => l.Id == "rollback");
+        Assert.Equal(("overall progress", "0 out of 1 tasks"), updating.Lines[^1]);
+    }
+
+    [Fact]
+    public void RollbackCompleted_SeenOnlyAfterConverging_PrintsNoCompletionMessage()
+    {
+        var convergence = new ServiceConvergence("web", _clock);
+        var started = new ConvergenceService(ServiceModeKind.Replicated, Replicas: 1, Monitor: TimeSpan.FromSeconds(1), UpdateState: "rollback_started");
+        Poll(convergence, started, [Task(1, "running")]);
+
+        var completed = started with { UpdateState = "rollback_completed", UpdateMessage = "rollback completed" };
+        Poll(convergence, completed, [Task(1, "running")]);
+        _clock.Advance(TimeSpan.FromSeconds(1));
+
+        Assert.Equal(ConvergenceOutcome.Converged, convergence.ObserveService(completed));
+        Assert.Equal([("verify", "Service web converged")], Lines(convergence.TakeUpdates()));
+    }
+
+    [Fact]
     public void UnknownMode_IsRefused_WithTheReason()
     {
         var convergence = new ServiceConvergence("web", _clock);

@@ -7,9 +7,9 @@ using Shoal.DockerApi.Model;
 namespace Shoal.Cli.Commands;
 
 /// <summary>
-/// <c>shoal service …</c>: create, list, inspect, scale, update, remove services, list their tasks and read their
+/// <c>shoal service …</c>: create, list, inspect, scale, update, roll back, remove services, list their tasks and read their
 /// logs (on a manager). Each verb sends the requests <c>docker service</c> sends (reference/docker-api-subset.md §3)
-/// and prints what it prints; create, scale and update then wait for the service to converge unless <c>-d</c>.
+/// and prints what it prints; create, scale, update and rollback then wait for the service to converge unless <c>-d</c>.
 /// </summary>
 internal static class ServiceCommands
 {
@@ -18,13 +18,14 @@ internal static class ServiceCommands
     /// <summary>The <c>service</c> command and its verbs.</summary>
     public static Command Create(CliEnvironment environment)
     {
-        var service = new Command("service", "Manage the swarm's services (on a manager): create, list, inspect, scale, update, remove, their tasks and logs");
+        var service = new Command("service", "Manage the swarm's services (on a manager): create, list, inspect, scale, update, roll back, remove, their tasks and logs");
         service.Subcommands.Add(CreateVerb(environment));
         service.Subcommands.Add(Inspect(environment));
         service.Subcommands.Add(Logs(environment));
         service.Subcommands.Add(List(environment));
         service.Subcommands.Add(Tasks(environment));
         service.Subcommands.Add(Remove(environment));
+        service.Subcommands.Add(Rollback(environment));
         service.Subcommands.Add(Scale(environment));
         service.Subcommands.Add(Update(environment));
         return service;
@@ -289,33 +290,17 @@ internal static class ServiceCommands
 
     private static Command Update(CliEnvironment environment)
     {
-        var command = new Command("update", "Update a service: its image, command, environment, labels, constraints or replicas; the swarm rolls the change out by its update config. Waits for convergence unless --detach");
-        var service = new Argument<string>("SERVICE") { Description = "The service: ID, name or unique ID prefix" };
-        var replicas = Flags.Integer<ulong>("--replicas", "Number of tasks (replicated mode), or of completions (replicated-job mode)");
-        var image = new Option<string?>("--image") { Description = "Service image tag" };
-        var args = new Option<string?>("--args") { Description = "Service command args, as one shell-quoted string (\"sleep 100\")", HelpName = "command" };
-        var envAdd = new Option<string[]>("--env-add") { Description = "Add or update an environment variable (KEY=value); repeat for more", HelpName = "KEY=value" };
-        var envRemove = new Option<string[]>("--env-rm") { Description = "Remove an environment variable (KEY); repeat for more", HelpName = "KEY" };
-        var labelAdd = new Option<string[]>("--label-add") { Description = "Add or update a service label (key=value); repeat for more", HelpName = "key=value" };
-        var labelRemove = new Option<string[]>("--label-rm") { Description = "Remove a label by its key; repeat for more", HelpName = "key" };
-        var constraintAdd = new Option<string[]>("--constraint-add") { Description = "Add or update a placement constraint (node.role==worker); repeat for more", HelpName = "expression" };
-        var constraintRemove = new Option<string[]>("--constraint-rm") { Description = "Remove a placement constraint; repeat for more", HelpName = "expression" };
-        var force = new Option<bool>("--force") { Description = "Force update even if no changes require it (the tasks are replaced)" };
-        var rollback = new Option<bool>("--rollback") { Description = "Roll back to the previous spec (alone: no other change may be combined with it)" };
-        var detach = new Option<bool>("--detach", "-d") { Description = "Exit immediately instead of waiting for the service to converge" };
-        var quiet = new Option<bool>("--quiet", "-q") { Description = "Suppress progress output" };
-        command.Arguments.Add(service);
-        Option[] changes = [replicas, image, args, envAdd, envRemove, labelAdd, labelRemove, constraintAdd, constraintRemove, force];
-        foreach (var option in changes.Concat([rollback, detach, quiet]))
-        {
-            command.Options.Add(option);
-        }
-
+        var command = new Command(
+            "update",
+            "Update a service: its image, command, environment, labels, constraints, resources, replicas, update and rollback configs or health check; "
+            + "only the given flags change. The swarm rolls the change out by the update config. Waits for convergence unless --detach");
+        var flags = new ServiceUpdateFlags();
+        flags.AddTo(command);
         ClientCommand.SetAction(command, environment, async (parse, client, cancellationToken) =>
         {
-            var reference = parse.GetRequiredValue(service);
-            var isRollback = parse.GetValue(rollback);
-            if (isRollback && changes.Any(option => parse.GetResult(option) is { Implicit: false }))
+            var reference = parse.GetRequiredValue(flags.Service);
+            var isRollback = parse.GetValue(flags.Rollback);
+            if (isRollback && ServiceRolloutFlags.AnyGiven(parse, flags.Changes))
             {
                 throw new CommandException("other flags may not be combined with --rollback");
             }
@@ -324,17 +309,7 @@ internal static class ServiceCommands
             var spec = current.Spec;
             if (!isRollback)
             {
-                ServiceUpdate.Apply(spec, new ServiceUpdate(
-                    Replicas: parse.GetValue(replicas),
-                    Image: parse.GetValue(image),
-                    Args: parse.GetValue(args),
-                    EnvAdd: parse.GetValue(envAdd) ?? [],
-                    EnvRemove: parse.GetValue(envRemove) ?? [],
-                    LabelAdd: parse.GetValue(labelAdd) ?? [],
-                    LabelRemove: parse.GetValue(labelRemove) ?? [],
-                    ConstraintAdd: parse.GetValue(constraintAdd) ?? [],
-                    ConstraintRemove: parse.GetValue(constraintRemove) ?? [],
-                    Force: parse.GetValue(force)), environment.Variable);
+                flags.Apply(spec, parse, environment.Variable);
             }
 
             var response = await client.ServiceUpdateAsync(
@@ -344,6 +319,34 @@ internal static class ServiceCommands
                 registryAuthFrom: isRollback ? "previous-spec" : "spec",
                 rollback: isRollback,
                 cancellationToken);
+            WriteWarnings(environment, response.Warnings);
+            environment.Out.Write(reference + "\n");
+            return parse.GetValue(flags.Detach)
+                ? 0
+                : await ServiceProgress.WatchAsync(client, reference, environment, parse.GetValue(flags.Quiet), TimeProvider.System, cancellationToken);
+        });
+        return command;
+    }
+
+    private static Command Rollback(CliEnvironment environment)
+    {
+        var command = new Command(
+            "rollback",
+            "Revert changes to a service's configuration: the swarm swaps its previous spec back in and rolls it out by the rollback config. "
+            + "Waits for convergence unless --detach");
+        var service = new Argument<string>("SERVICE") { Description = "The service: ID, name or unique ID prefix" };
+        var detach = new Option<bool>("--detach", "-d") { Description = "Exit immediately instead of waiting for the service to converge" };
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "Suppress progress output" };
+        command.Arguments.Add(service);
+        command.Options.Add(detach);
+        command.Options.Add(quiet);
+        ClientCommand.SetAction(command, environment, async (parse, client, cancellationToken) =>
+        {
+            var reference = parse.GetRequiredValue(service);
+            var current = await InspectAsync(client, reference, cancellationToken);
+
+            // As docker: the current spec goes along (the daemon ignores it and swaps in the previous one), without registryAuthFrom.
+            var response = await client.ServiceUpdateAsync(current.ID, current.Version.Index, current.Spec, registryAuthFrom: null, rollback: true, cancellationToken);
             WriteWarnings(environment, response.Warnings);
             environment.Out.Write(reference + "\n");
             return parse.GetValue(detach)

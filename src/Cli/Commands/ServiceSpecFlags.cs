@@ -11,9 +11,6 @@ namespace Shoal.Cli.Commands;
 /// </summary>
 internal sealed class ServiceSpecFlags
 {
-    private const string DefaultFailureAction = FailureActions.Pause;
-    private static readonly long DefaultMonitor = (long)TimeSpan.FromSeconds(5).TotalNanoseconds;
-
     /// <summary>Service modes, as <c>--mode</c> takes them.</summary>
     public static readonly string[] Modes = ["replicated", "global", "replicated-job", "global-job"];
 
@@ -68,11 +65,8 @@ internal sealed class ServiceSpecFlags
 
     public Option<ulong?> MaxReplicas { get; } = Flags.Integer<ulong>("--max-replicas", "Maximum number of tasks per node (default 0 = unlimited)");
 
-    public Option<ulong?> UpdateParallelism { get; } = Flags.Integer<ulong>("--update-parallelism", "Maximum number of tasks updated simultaneously (0 to update all at once; default 1)");
-
-    public Option<long?> UpdateDelay { get; } = Flags.Duration("--update-delay", "Delay between updates (ns|us|ms|s|m|h; default 0s)");
-
-    public Option<long?> UpdateMonitor { get; } = Flags.Duration("--update-monitor", "Duration after each task update to monitor for failure, and that the progress display waits for stability (ns|us|ms|s|m|h; default 5s)");
+    /// <summary>The <c>--update-*</c>, <c>--rollback-*</c> and health check flags.</summary>
+    public ServiceRolloutFlags Rollout { get; } = new();
 
     public Option<bool> Detach { get; } = new("--detach", "-d") { Description = "Exit immediately instead of waiting for the service to converge" };
 
@@ -91,12 +85,13 @@ internal sealed class ServiceSpecFlags
     public void AddTo(Command command)
     {
         ArgumentNullException.ThrowIfNull(command);
-        foreach (var option in new Option[]
-        {
+        Option[] options =
+        [
             Name, Mode, Replicas, MaxConcurrent, Env, Label, ContainerLabel, Constraint, PlacementPref, Publish,
             RestartCondition, RestartDelay, RestartMaxAttempts, RestartWindow, LimitCpu, LimitMemory, ReserveCpu, ReserveMemory,
-            Workdir, User, StopSignal, StopGracePeriod, MaxReplicas, UpdateParallelism, UpdateDelay, UpdateMonitor, Detach, Quiet,
-        })
+            Workdir, User, StopSignal, StopGracePeriod, MaxReplicas, .. Rollout.All, Detach, Quiet,
+        ];
+        foreach (var option in options)
         {
             command.Options.Add(option);
         }
@@ -134,9 +129,9 @@ internal sealed class ServiceSpecFlags
             throw new CommandException($"max-concurrent can only be used with replicated-job mode (the mode is {mode})");
         }
 
-        if (isJob && (parse.GetResult(UpdateParallelism) is { Implicit: false } || parse.GetResult(UpdateDelay) is { Implicit: false } || parse.GetResult(UpdateMonitor) is { Implicit: false }))
+        if (isJob && ServiceRolloutFlags.AnyGiven(parse, [.. Rollout.UpdateOptions, .. Rollout.RollbackOptions]))
         {
-            throw new CommandException("update flags cannot be used with job modes: a job runs to completion, there is nothing to roll out");
+            throw new CommandException("update and rollback flags cannot be used with job modes: a job runs to completion, there is nothing to roll out");
         }
 
         var container = new ContainerSpec
@@ -149,6 +144,7 @@ internal sealed class ServiceSpecFlags
             User = parse.GetValue(User),
             StopSignal = parse.GetValue(StopSignal),
             StopGracePeriod = parse.GetValue(StopGracePeriod),
+            Healthcheck = Rollout.CreateHealth(parse),
             Init = false,
             DNSConfig = new DNSConfig(),
         };
@@ -192,22 +188,8 @@ internal sealed class ServiceSpecFlags
                 "global-job" => new ServiceMode { GlobalJob = new GlobalJob() },
                 _ => new ServiceMode { Replicated = new ReplicatedService { Replicas = replicas } },
             },
-            UpdateConfig = isJob ? null : new UpdateConfig
-            {
-                Parallelism = parse.GetValue(UpdateParallelism) ?? 1,
-                Delay = parse.GetValue(UpdateDelay) ?? 0,
-                FailureAction = DefaultFailureAction,
-                Monitor = parse.GetValue(UpdateMonitor) ?? DefaultMonitor,
-                Order = UpdateOrders.StopFirst,
-            },
-            RollbackConfig = isJob ? null : new UpdateConfig
-            {
-                Parallelism = 1,
-                Delay = 0,
-                FailureAction = DefaultFailureAction,
-                Monitor = DefaultMonitor,
-                Order = UpdateOrders.StopFirst,
-            },
+            UpdateConfig = isJob ? null : Rollout.CreateConfig(parse, rollback: false),
+            RollbackConfig = isJob ? null : Rollout.CreateConfig(parse, rollback: true),
             EndpointSpec = new EndpointSpec
             {
                 Mode = "vip",
@@ -346,14 +328,16 @@ internal sealed class ServiceSpecFlags
         return [.. ports];
     }
 
-    private static Option<long?> Cpus(string name, string description) => new(name)
+    /// <summary>A <c>--limit-cpu</c>-style option: a decimal number of CPUs, as billionths.</summary>
+    internal static Option<long?> Cpus(string name, string description) => new(name)
     {
         Description = description,
         HelpName = "decimal",
         CustomParser = result => Single(result, name, (string text, out long value, out string? error) => ServiceFlagValues.TryParseNanoCpus(text, out value, out error)),
     };
 
-    private static Option<long?> Bytes(string name, string description) => new(name)
+    /// <summary>A <c>--limit-memory</c>-style option: a size with an optional binary unit, as bytes.</summary>
+    internal static Option<long?> Bytes(string name, string description) => new(name)
     {
         Description = description,
         HelpName = "bytes",

@@ -40,7 +40,8 @@ internal static class ServicePretty
                 Line(text, " Started:\t" + ServiceTables.HumanDuration(TimeProvider.System.GetUtcNow() - started) + " ago");
             }
 
-            if (status.State is UpdateStates.Completed or UpdateStates.RollbackCompleted && status.CompletedAt is { } completed)
+            // As docker's template: only a completed update shows when (not a completed rollback).
+            if (status.State == UpdateStates.Completed && status.CompletedAt is { } completed)
             {
                 Line(text, " Completed:\t" + ServiceTables.HumanDuration(TimeProvider.System.GetUtcNow() - completed) + " ago");
             }
@@ -124,15 +125,19 @@ internal static class ServicePretty
         if (service.Endpoint.Ports is { Count: > 0 } ports)
         {
             Line(text, "Ports:");
-            foreach (var port in ports)
+            for (var i = 0; i < ports.Count; i++)
             {
+                var port = ports[i];
                 Line(text, " PublishedPort = " + port.PublishedPort.ToString(CultureInfo.InvariantCulture));
                 Line(text, "  Protocol = " + port.Protocol);
                 Line(text, "  TargetPort = " + port.TargetPort.ToString(CultureInfo.InvariantCulture));
-                Line(text, "  PublishMode = " + port.PublishMode);
+
+                // docker's template leaves a blank after the last port.
+                Line(text, "  PublishMode = " + port.PublishMode + (i == ports.Count - 1 ? " " : string.Empty));
             }
         }
 
+        HealthcheckLines(text, container.Healthcheck);
         output.Write(text.ToString());
     }
 
@@ -221,6 +226,33 @@ internal static class ServicePretty
 
         Line(text, " Max failure ratio: " + config.MaxFailureRatio.ToString(CultureInfo.InvariantCulture));
         Line(text, (title == "UpdateConfig:" ? " Update order:      " : " Rollback order:    ") + config.Order);
+    }
+
+    /// <summary>
+    /// docker's <c>Healthcheck</c> section (last in the template, indented under the endpoint): the durations as Go
+    /// prints them, unset ones as <c>0s</c>, then each word of the test.
+    /// </summary>
+    private static void HealthcheckLines(StringBuilder text, HealthConfig? health)
+    {
+        if (health is null)
+        {
+            return;
+        }
+
+        Line(text, " Healthcheck:");
+        Line(text, "  Interval = " + GoDurationText(health.Interval ?? 0));
+        Line(text, "  Retries = " + health.Retries.ToString(CultureInfo.InvariantCulture));
+        Line(text, "  StartPeriod =\t" + GoDurationText(health.StartPeriod ?? 0));
+        Line(text, "  Timeout =\t" + GoDurationText(health.Timeout ?? 0));
+        if (health.Test is { Count: > 0 } test)
+        {
+            Line(text, "  Tests:");
+            for (var i = 0; i < test.Count; i++)
+            {
+                // As the template: a blank ends the last test's line.
+                Line(text, "\t Test = " + test[i] + (i == test.Count - 1 ? " " : string.Empty));
+            }
+        }
     }
 
     private static void ResourceLines(StringBuilder text, ResourceRequirements? resources)
