@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.Extensions.Logging;
 using Shoal.Agent.Executors;
+using Shoal.Agent.Health;
 using Shoal.Api;
 
 namespace Shoal.Agent;
@@ -14,10 +15,21 @@ namespace Shoal.Agent;
 /// SIGKILL after the stop grace period). Every change is recorded in the <see cref="TaskDb"/> first, then queued on the
 /// <see cref="StatusReporter"/>, which the task never waits for.
 /// </summary>
+/// <remarks>
+/// Health checks (Docker's swarm semantics, moby <c>daemon/cluster/executor/container/controller.go</c>): a task whose
+/// container spec has one stays STARTING (message "starting") after its process started, until a check passes; then
+/// it is RUNNING. A task that becomes unhealthy (<see cref="HealthMonitor"/>), whether it was healthy before or never
+/// was, is stopped like a shutdown (stop signal, SIGKILL after the grace period) and FAILED with Docker's error
+/// <c>task: non-zero exit (N): dockerexec: unhealthy container</c> and the message
+/// <c>unhealthy: &lt;last line of the last check&gt;</c>. A re-adopted task resumes checking (a RUNNING one was healthy).
+/// </remarks>
 internal sealed partial class TaskManager : IAsyncDisposable
 {
     /// <summary>The default time between the stop signal and SIGKILL (Docker's).</summary>
     public static readonly TimeSpan DefaultStopGracePeriod = TimeSpan.FromSeconds(10);
+
+    /// <summary>Docker's error for a task stopped because it became unhealthy (moby's <c>ErrContainerUnhealthy</c>).</summary>
+    public const string UnhealthyError = "dockerexec: unhealthy container";
 
     /// <summary>The pause before the loop runs again after an unexpected failure.</summary>
     private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
@@ -32,6 +44,8 @@ internal sealed partial class TaskManager : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private SwarmTask _task;
     private ITaskController? _controller;
+    private HealthCheck? _health;
+    private bool _processStarted;
     private bool _removing;
     private Task? _loop;
 
@@ -191,6 +205,7 @@ internal sealed partial class TaskManager : IAsyncDisposable
             {
                 LogLoopFailed(_logger, TaskId, State, e.Message);
                 _controller = null;
+                _processStarted = false;
                 await System.Threading.Tasks.Task.Delay(RetryDelay, _time, cancellationToken);
             }
         }
@@ -206,6 +221,7 @@ internal sealed partial class TaskManager : IAsyncDisposable
         try
         {
             _controller = _executor.CreateController(Task);
+            _health = HealthCheckOf(_controller);
         }
         catch (TaskRejectedException e)
         {
@@ -229,7 +245,7 @@ internal sealed partial class TaskManager : IAsyncDisposable
         while (!IsFinal(State))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (State < TaskState.Running && StopWanted)
+            if (StopWanted && (State < TaskState.Starting || (State == TaskState.Starting && !_processStarted)))
             {
                 // Never started: there is nothing to stop.
                 Report(TaskState.Shutdown, "shutdown");
@@ -269,17 +285,31 @@ internal sealed partial class TaskManager : IAsyncDisposable
 
                     break;
                 case TaskState.Starting:
-                    try
+                    if (!_processStarted)
                     {
-                        await _controller.StartAsync(cancellationToken);
-                    }
-                    catch (Exception e) when (!cancellationToken.IsCancellationRequested)
-                    {
-                        Report(TaskState.Failed, "failed", $"starting the task failed: {e.Message}");
-                        break;
+                        try
+                        {
+                            await _controller.StartAsync(cancellationToken);
+                        }
+                        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+                        {
+                            Report(TaskState.Failed, "failed", $"starting the task failed: {e.Message}");
+                            break;
+                        }
+
+                        _processStarted = true;
                     }
 
-                    Report(TaskState.Running, "started");
+                    if (_health is null)
+                    {
+                        Report(TaskState.Running, "started");
+                    }
+                    else
+                    {
+                        // Still STARTING ("starting", as Docker shows it) until a check passes.
+                        await SuperviseAsync(cancellationToken);
+                    }
+
                     break;
                 case TaskState.Running:
                     await SuperviseAsync(cancellationToken);
@@ -288,6 +318,26 @@ internal sealed partial class TaskManager : IAsyncDisposable
                     // A state this loop does not drive (e.g. ORPHANED from the managers): leave the task alone.
                     return;
             }
+        }
+    }
+
+    /// <summary>
+    /// The task's health check; throws <see cref="TaskRejectedException"/> when it cannot be run. A task that started
+    /// already (re-adopted) is never rejected for it: it runs on without a check.
+    /// </summary>
+    private HealthCheck? HealthCheckOf(ITaskController controller)
+    {
+        try
+        {
+            var check = HealthCheck.From(Task.Spec?.Container?.Healthcheck);
+            return check is not null && controller is not ITaskHealthProbe
+                ? throw new TaskRejectedException($"the {_executor.Runtime} runtime cannot run health checks; remove the service's health check (--no-healthcheck) or run the service on nodes with the process runtime")
+                : check;
+        }
+        catch (TaskRejectedException e) when (State >= TaskState.Starting)
+        {
+            LogHealthIgnored(_logger, TaskId, e.Message);
+            return null;
         }
     }
 
@@ -302,7 +352,8 @@ internal sealed partial class TaskManager : IAsyncDisposable
         {
             case TaskPhase.Running:
                 LogAdopted(_logger, TaskId, found.Pid);
-                if (State == TaskState.Starting)
+                _processStarted = true;
+                if (State == TaskState.Starting && _health is null)
                 {
                     Report(TaskState.Running, "started");
                 }
@@ -322,17 +373,35 @@ internal sealed partial class TaskManager : IAsyncDisposable
         }
     }
 
-    /// <summary>Waits for the running task to exit, stopping it when the managers want it stopped.</summary>
+    /// <summary>
+    /// Waits for the started task to exit, stopping it when the managers want it stopped or when it becomes unhealthy.
+    /// With a health check, runs it meanwhile and moves a STARTING task to RUNNING once a check passed.
+    /// </summary>
     private async Task SuperviseAsync(CancellationToken cancellationToken)
     {
         var controller = _controller!;
         using var supervision = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var checking = CancellationTokenSource.CreateLinkedTokenSource(supervision.Token);
         var exited = controller.WaitAsync(supervision.Token);
+        var monitor = StartMonitor(controller);
+        var monitoring = monitor?.RunAsync(checking.Token) ?? System.Threading.Tasks.Task.CompletedTask;
+        var unhealthy = false;
         TaskExit exit;
         try
         {
             while (!StopWanted)
             {
+                if (monitor?.Status == HealthStatus.Unhealthy)
+                {
+                    unhealthy = true;
+                    break;
+                }
+
+                if (monitor?.Status == HealthStatus.Healthy && State == TaskState.Starting)
+                {
+                    Report(TaskState.Running, "started");
+                }
+
                 var changed = _changes.Reader.WaitToReadAsync(supervision.Token).AsTask();
                 if (await System.Threading.Tasks.Task.WhenAny(exited, changed) == exited)
                 {
@@ -342,19 +411,16 @@ internal sealed partial class TaskManager : IAsyncDisposable
                 _changes.Reader.TryRead(out _);
             }
 
-            if (StopWanted && !exited.IsCompleted)
+            // No more checks once the task is ending: a late result changes nothing.
+            await checking.CancelAsync();
+            if ((StopWanted || unhealthy) && !exited.IsCompleted)
             {
-                await controller.ShutdownAsync(cancellationToken);
-                var grace = StopGracePeriod();
-                try
+                if (unhealthy)
                 {
-                    await exited.WaitAsync(grace, _time, cancellationToken);
+                    LogUnhealthy(_logger, TaskId, monitor!.FailingStreak, monitor.Last?.Summary ?? string.Empty);
                 }
-                catch (TimeoutException)
-                {
-                    LogKilling(_logger, TaskId, grace.TotalSeconds);
-                    await controller.TerminateAsync(cancellationToken);
-                }
+
+                await StopAsync(controller, exited, cancellationToken);
             }
 
             exit = await exited;
@@ -369,9 +435,66 @@ internal sealed partial class TaskManager : IAsyncDisposable
         finally
         {
             await supervision.CancelAsync();
+            await monitoring.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        if (unhealthy && !StopWanted)
+        {
+            var error = exit.ExitCode != 0
+                ? string.Create(CultureInfo.InvariantCulture, $"task: non-zero exit ({exit.ExitCode}): {UnhealthyError}")
+                : UnhealthyError;
+            Report(TaskState.Failed, $"unhealthy: {monitor!.Last?.Summary}", error, exit.ExitCode);
+            return;
         }
 
         Finish(exit);
+    }
+
+    /// <summary>The health monitor of the started task (null without a health check), reporting to the loop.</summary>
+    private HealthMonitor? StartMonitor(ITaskController controller)
+    {
+        if (_health is not { } check || controller is not ITaskHealthProbe probe)
+        {
+            return null;
+        }
+
+        DateTimeOffset startedAt;
+        bool healthy;
+        lock (_lock)
+        {
+            // The start period counts from the STARTING status (recorded just before the start, and kept across restarts).
+            healthy = _task.Status.State == TaskState.Running;
+            startedAt = _task.Status.State == TaskState.Starting && _task.Status.Timestamp is { } at ? at.ToDateTimeOffset() : _time.GetUtcNow();
+        }
+
+        return new HealthMonitor(
+            check,
+            ct => probe.ProbeAsync(check.Command, check.Timeout, ct),
+            startedAt,
+            healthy,
+            _time,
+            status =>
+            {
+                LogHealth(_logger, TaskId, status);
+                _changes.Writer.TryWrite(true);
+            },
+            (result, streak) => LogCheckFailed(_logger, TaskId, streak, check.Retries, result.ExitCode, result.Summary));
+    }
+
+    /// <summary>Sends the stop signal, then SIGKILL when the task is still running after its grace period.</summary>
+    private async Task StopAsync(ITaskController controller, Task<TaskExit> exited, CancellationToken cancellationToken)
+    {
+        await controller.ShutdownAsync(cancellationToken);
+        var grace = StopGracePeriod();
+        try
+        {
+            await exited.WaitAsync(grace, _time, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            LogKilling(_logger, TaskId, grace.TotalSeconds);
+            await controller.TerminateAsync(cancellationToken);
+        }
     }
 
     private void Finish(TaskExit exit)
@@ -462,6 +585,18 @@ internal sealed partial class TaskManager : IAsyncDisposable
 
     [LoggerMessage(EventId = 6135, Level = LogLevel.Error, Message = "Task {TaskId}: driving it failed at {State} ({Reason}); trying again")]
     private static partial void LogLoopFailed(ILogger logger, string taskId, TaskState state, string reason);
+
+    [LoggerMessage(EventId = 6140, Level = LogLevel.Information, Message = "Task {TaskId}: health {Status}")]
+    private static partial void LogHealth(ILogger logger, string taskId, HealthStatus status);
+
+    [LoggerMessage(EventId = 6141, Level = LogLevel.Information, Message = "Task {TaskId}: health check failed ({Streak} of {Retries} in a row), exit code {ExitCode}: {Output}")]
+    private static partial void LogCheckFailed(ILogger logger, string taskId, int streak, int retries, int exitCode, string output);
+
+    [LoggerMessage(EventId = 6142, Level = LogLevel.Warning, Message = "Task {TaskId}: unhealthy after {Streak} failed health checks in a row ({Output}); stopping it")]
+    private static partial void LogUnhealthy(ILogger logger, string taskId, int streak, string output);
+
+    [LoggerMessage(EventId = 6143, Level = LogLevel.Warning, Message = "Task {TaskId}: its health check is not run ({Reason})")]
+    private static partial void LogHealthIgnored(ILogger logger, string taskId, string reason);
 
     [LoggerMessage(EventId = 6134, Level = LogLevel.Information, Message = "Task {TaskId}: removed")]
     private static partial void LogRemoved(ILogger logger, string taskId);

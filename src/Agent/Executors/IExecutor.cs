@@ -1,3 +1,4 @@
+using Shoal.Agent.Health;
 using Shoal.Api;
 
 namespace Shoal.Agent.Executors;
@@ -59,6 +60,21 @@ public interface ITaskController
     /// re-adopted: <see cref="WaitAsync"/> and the stop methods work on it), exited (and how), or lost.
     /// </summary>
     Task<TaskObservation> InspectAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// A controller that can run a task's health check in the task's environment (its variables, working directory and
+/// user), as <c>docker exec</c> runs one in a container. A runtime whose controllers lack it cannot run tasks with a
+/// health check: they are rejected.
+/// </summary>
+public interface ITaskHealthProbe
+{
+    /// <summary>
+    /// Runs <paramref name="command"/> once and returns how it ended. A run longer than <paramref name="timeout"/> is
+    /// killed (with everything it started) and fails with exit code -1, as does a command that cannot be started;
+    /// cancelling kills it too. Never throws for the check's own failures.
+    /// </summary>
+    Task<HealthProbeResult> ProbeAsync(IReadOnlyList<string> command, TimeSpan timeout, CancellationToken cancellationToken);
 }
 
 /// <summary>How a task's process ended.</summary>

@@ -20,14 +20,19 @@ internal static class Native
     private const short SpawnSetSid = 0x80;
     private const int ReadOnly = 0;
     private const int WriteOnly = 1;
+    private const int Create = 0x40;
+    private const int Truncate = 0x200;
+    private const uint PrivateFileMode = 0x180;
     private const int NoHang = 1;
     private const int NoSuchProcess = 3;
 
     /// <summary>
     /// Starts <paramref name="path"/> with <paramref name="arguments"/> (argv[0] included) and exactly
-    /// <paramref name="environment"/>, in a new session, stdin/stdout/stderr on /dev/null. Returns its process ID.
+    /// <paramref name="environment"/>, in a new session (so in a process group of its own, led by it), stdin on
+    /// /dev/null, stdout and stderr on /dev/null or both on <paramref name="outputPath"/> (created or truncated, 0600),
+    /// in <paramref name="workingDirectory"/> when given. Returns its process ID.
     /// </summary>
-    public static int Spawn(string path, IReadOnlyList<string> arguments, IReadOnlyList<string> environment)
+    public static int Spawn(string path, IReadOnlyList<string> arguments, IReadOnlyList<string> environment, string? workingDirectory = null, string? outputPath = null)
     {
         // Opaque glibc structures, allocated generously (posix_spawnattr_t is 336 bytes, file actions 80, sigset_t 128).
         var attributes = Marshal.AllocHGlobal(1024);
@@ -50,8 +55,22 @@ internal static class Native
             Check(PosixSpawnAttrSetFlags(attributes, SpawnSetSid | SpawnSetSigDef | SpawnSetSigMask), "posix_spawnattr_setflags");
             var devNull = Utf8("/dev/null");
             Check(PosixSpawnFileActionsAddOpen(actions, 0, devNull, ReadOnly, 0), "posix_spawn_file_actions_addopen");
-            Check(PosixSpawnFileActionsAddOpen(actions, 1, devNull, WriteOnly, 0), "posix_spawn_file_actions_addopen");
-            Check(PosixSpawnFileActionsAddOpen(actions, 2, devNull, WriteOnly, 0), "posix_spawn_file_actions_addopen");
+            if (outputPath is null)
+            {
+                Check(PosixSpawnFileActionsAddOpen(actions, 1, devNull, WriteOnly, 0), "posix_spawn_file_actions_addopen");
+                Check(PosixSpawnFileActionsAddOpen(actions, 2, devNull, WriteOnly, 0), "posix_spawn_file_actions_addopen");
+            }
+            else
+            {
+                Check(PosixSpawnFileActionsAddOpen(actions, 1, Utf8(outputPath), WriteOnly | Create | Truncate, PrivateFileMode), "posix_spawn_file_actions_addopen");
+                Check(PosixSpawnFileActionsAddDup2(actions, 1, 2), "posix_spawn_file_actions_adddup2");
+            }
+
+            if (workingDirectory is not null)
+            {
+                Check(PosixSpawnFileActionsAddChdir(actions, Utf8(workingDirectory)), "posix_spawn_file_actions_addchdir_np");
+            }
+
             var argv = Pointers(arguments, strings);
             var envp = Pointers(environment, strings);
             var error = PosixSpawn(out var pid, Utf8(path), actions, attributes, argv, envp);
@@ -123,6 +142,25 @@ internal static class Native
     /// <summary>Reaps <paramref name="pid"/> if it is our exited child; does nothing otherwise.</summary>
     public static void Reap(int pid) => _ = WaitPid(pid, out _, NoHang);
 
+    /// <summary>
+    /// Reaps our child <paramref name="pid"/> if it has exited: true with its exit code (128 + the signal when a signal
+    /// ended it); false while it runs. A pid that is not (or no longer) our child counts as ended with code -1.
+    /// </summary>
+    public static bool TryReap(int pid, out int exitCode)
+    {
+        var result = WaitPid(pid, out var status, NoHang);
+        if (result == 0)
+        {
+            exitCode = 0;
+            return false;
+        }
+
+        exitCode = result != pid ? -1
+            : (status & 0x7f) == 0 ? (status >> 8) & 0xff
+            : 128 + (status & 0x7f);
+        return true;
+    }
+
     /// <summary>Whether the agent runs as root.</summary>
     public static bool IsRoot => GetEuid() == 0;
 
@@ -190,6 +228,14 @@ internal static class Native
     [DllImport("libc", EntryPoint = "posix_spawn_file_actions_addopen")]
     [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
     private static extern int PosixSpawnFileActionsAddOpen(IntPtr actions, int fd, byte[] path, int flags, uint mode);
+
+    [DllImport("libc", EntryPoint = "posix_spawn_file_actions_adddup2")]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern int PosixSpawnFileActionsAddDup2(IntPtr actions, int fd, int newFd);
+
+    [DllImport("libc", EntryPoint = "posix_spawn_file_actions_addchdir_np")]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern int PosixSpawnFileActionsAddChdir(IntPtr actions, byte[] path);
 
     [DllImport("libc", EntryPoint = "sigfillset")]
     [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]

@@ -1,6 +1,7 @@
 using System.Runtime.Versioning;
 using System.Text;
 using Microsoft.Extensions.Logging;
+using Shoal.Agent.Health;
 
 namespace Shoal.Agent.Executors.Process;
 
@@ -9,8 +10,17 @@ namespace Shoal.Agent.Executors.Process;
 /// <c>pid</c>, its <c>exit</c>), so a new controller for the same task, in a restarted agent, carries on from there.
 /// </summary>
 [UnsupportedOSPlatform("windows")]
-internal sealed partial class ProcessController : ITaskController
+internal sealed partial class ProcessController : ITaskController, ITaskHealthProbe
 {
+    /// <summary>The file a health check's output goes to (both streams, rewritten by every check).</summary>
+    public const string HealthOutputFile = "health.out";
+
+    /// <summary>How often a running health check is looked at.</summary>
+    private static readonly TimeSpan ProbePollInterval = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>Where setpriv (util-linux), which switches users, may be.</summary>
+    private static readonly string[] SetprivPaths = ["/usr/bin/setpriv", "/bin/setpriv", "/usr/sbin/setpriv"];
+
     private const UnixFileMode PrivateDirectory = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
     private const UnixFileMode PrivateFile = UnixFileMode.UserRead | UnixFileMode.UserWrite;
 
@@ -60,27 +70,18 @@ internal sealed partial class ProcessController : ITaskController
             throw new TaskRejectedException($"dir \"{WorkingDirectory}\" does not exist on this node (create it, or change the service's working directory)");
         }
 
-        if (_launch.User is not null && !File.Exists("/usr/bin/setpriv") && !File.Exists("/bin/setpriv") && !File.Exists("/usr/sbin/setpriv"))
+        if (_launch.User is not null && SetprivPath() is null)
         {
             throw new TaskRejectedException("the service's user needs setpriv (util-linux) on this node to switch users; install it or remove the user");
         }
 
         var program = _launch.Command[0];
-        if (program.Contains('/', StringComparison.Ordinal))
-        {
-            var full = Path.IsPathRooted(program) ? program : Path.Combine(WorkingDirectory, program);
-            if (!File.Exists(full))
-            {
-                throw new TaskRejectedException($"program \"{program}\" does not exist on this node");
-            }
-        }
-        else
+        if (ResolveProgram(program) is null)
         {
             var path = _launch.Environment.TryGetValue("PATH", out var p) ? p : string.Empty;
-            if (!path.Split(':', StringSplitOptions.RemoveEmptyEntries).Any(d => File.Exists(Path.Combine(d, program))))
-            {
-                throw new TaskRejectedException($"program \"{program}\" not found in PATH ({path}) on this node");
-            }
+            throw new TaskRejectedException(program.Contains('/', StringComparison.Ordinal)
+                ? $"program \"{program}\" does not exist on this node"
+                : $"program \"{program}\" not found in PATH ({path}) on this node");
         }
 
         return Task.CompletedTask;
@@ -178,6 +179,78 @@ internal sealed partial class ProcessController : ITaskController
         }
     }
 
+    /// <summary>
+    /// Runs a health check as the task runs: its environment, working directory and user, in a session and process
+    /// group of its own (a timed-out or cancelled check is killed with everything it started), its output in
+    /// <see cref="HealthOutputFile"/>. Not in the task's cgroups.
+    /// </summary>
+    public async Task<HealthProbeResult> ProbeAsync(IReadOnlyList<string> command, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        if (command.Count == 0 || ResolveProgram(command[0]) is not { } program)
+        {
+            var name = command.Count == 0 ? string.Empty : command[0];
+            return new HealthProbeResult(-1, $"exec: \"{name}\": executable file not found in $PATH");
+        }
+
+        var arguments = new List<string>();
+        if (_launch.User is { } user)
+        {
+            if (SetprivPath() is not { } setpriv)
+            {
+                return new HealthProbeResult(-1, "the health check needs setpriv (util-linux) on this node to run as the service's user; install it");
+            }
+
+            arguments.AddRange([setpriv, $"--reuid={user.Uid}", $"--regid={user.Gid}", user.Name is null ? "--clear-groups" : "--init-groups", "--", program]);
+            program = setpriv;
+        }
+        else
+        {
+            arguments.Add(command[0]);
+        }
+
+        arguments.AddRange(command.Skip(1));
+        var output = Path.Combine(_directory, HealthOutputFile);
+        int pid;
+        try
+        {
+            pid = Native.Spawn(program, arguments, [.. _launch.Environment.Select(e => $"{e.Key}={e.Value}")], WorkingDirectory, output);
+        }
+        catch (IOException e)
+        {
+            return new HealthProbeResult(-1, $"the health check could not start in {WorkingDirectory}: {e.Message}");
+        }
+
+        var start = _time.GetTimestamp();
+        var ended = false;
+        try
+        {
+            while (true)
+            {
+                if (Native.TryReap(pid, out var code))
+                {
+                    ended = true;
+                    return new HealthProbeResult(code, ReadProbeOutput(output));
+                }
+
+                if (_time.GetElapsedTime(start) >= timeout)
+                {
+                    LogProbeTimedOut(_logger, _taskId, pid, timeout.TotalSeconds);
+                    return new HealthProbeResult(-1, $"Health check exceeded timeout ({HealthCheck.GoDuration(timeout)})");
+                }
+
+                await Task.Delay(ProbePollInterval, _time, cancellationToken);
+            }
+        }
+        finally
+        {
+            if (!ended)
+            {
+                await KillProbeAsync(pid);
+            }
+        }
+    }
+
     public Task<TaskObservation> InspectAsync(CancellationToken cancellationToken)
     {
         if (Shim.ReadIdentity(ShimPath) is not { } shim)
@@ -204,6 +277,55 @@ internal sealed partial class ProcessController : ITaskController
             ? new TaskObservation(TaskPhase.Exited, _pid, new TaskExit(late))
             : new TaskObservation(TaskPhase.Lost, _pid, Reason: LostReason(shim)));
     }
+
+    /// <summary>Kills a health check's process group and reaps its leader (briefly: SIGKILL ends it at once).</summary>
+    private async Task KillProbeAsync(int pid)
+    {
+        _ = Native.KillGroup(pid, Native.SigKill);
+        var start = _time.GetTimestamp();
+        while (!Native.TryReap(pid, out _) && _time.GetElapsedTime(start) < TimeSpan.FromSeconds(5))
+        {
+            await Task.Delay(ProbePollInterval, _time, CancellationToken.None);
+        }
+    }
+
+    private static string ReadProbeOutput(string path)
+    {
+        try
+        {
+            using var reader = new StreamReader(path, Encoding.UTF8);
+            var buffer = new char[HealthProbeResult.MaxOutput];
+            var read = reader.ReadBlock(buffer, 0, buffer.Length);
+            return new string(buffer, 0, read);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return string.Empty;
+        }
+    }
+
+    /// <summary>
+    /// The program to run, as the task's PATH finds it (a name), or relative to the working directory (a path); null
+    /// when it does not exist.
+    /// </summary>
+    private string? ResolveProgram(string program)
+    {
+        if (program.Length == 0)
+        {
+            return null;
+        }
+
+        if (program.Contains('/', StringComparison.Ordinal))
+        {
+            var full = Path.IsPathRooted(program) ? program : Path.Combine(WorkingDirectory, program);
+            return File.Exists(full) ? full : null;
+        }
+
+        var path = _launch.Environment.TryGetValue("PATH", out var p) ? p : string.Empty;
+        return path.Split(':', StringSplitOptions.RemoveEmptyEntries).Select(d => Path.Combine(d, program)).FirstOrDefault(File.Exists);
+    }
+
+    private static string? SetprivPath() => SetprivPaths.FirstOrDefault(File.Exists);
 
     private void Spawn()
     {
@@ -282,6 +404,9 @@ internal sealed partial class ProcessController : ITaskController
 
     [LoggerMessage(EventId = 6201, Level = LogLevel.Information, Message = "Task {TaskId}: re-adopted the running process {Pid} (shim {ShimPid})")]
     private static partial void LogAdopted(ILogger logger, string taskId, int pid, int shimPid);
+
+    [LoggerMessage(EventId = 6203, Level = LogLevel.Information, Message = "Task {TaskId}: health check {Pid} still running after {Seconds} s; killing it")]
+    private static partial void LogProbeTimedOut(ILogger logger, string taskId, int pid, double seconds);
 
     [LoggerMessage(EventId = 6202, Level = LogLevel.Debug, Message = "Task {TaskId}: signal {Signal} sent to process group {Pid}")]
     private static partial void LogSignalled(ILogger logger, string taskId, int signal, int pid);

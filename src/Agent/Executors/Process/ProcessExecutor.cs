@@ -10,7 +10,9 @@ namespace Shoal.Agent.Executors.Process;
 /// The process executor (DESIGN §9): each task's <c>ContainerSpec.command</c> + <c>args</c> run as a host process in
 /// its own session and process group, held by a shim that outlives the agent (<see cref="Shim"/>). The image is only
 /// recorded: nothing is pulled or isolated. <c>env</c>, <c>dir</c> (default: the task directory), <c>user</c> (root
-/// agents only), <c>stop_signal</c> and <c>stop_grace_period</c> apply; everything else of the container spec is ignored.
+/// agents only), <c>stop_signal</c>, <c>stop_grace_period</c> and <c>healthcheck</c> (run with the task's environment,
+/// directory and user: <see cref="ProcessController.ProbeAsync"/>) apply; everything else of the container spec is
+/// ignored.
 /// </summary>
 [UnsupportedOSPlatform("windows")]
 public sealed class ProcessExecutor : IExecutor
