@@ -49,6 +49,10 @@ public sealed class LeaderForwardingInterceptor(MethodAuthorizationTable table, 
         using var call = relay.Leader.AsyncServerStreamingCall(MethodOf<TRequest, TResponse>(context.Method), null, RelayOptions(context), request);
         try
         {
+            // The leader answers a stream with its headers before any message (a log subscription the leader accepted
+            // may stay silent for long): pass that answer on at once, so the caller knows the call was taken.
+            await call.ResponseHeadersAsync.ConfigureAwait(false);
+            await context.WriteResponseHeadersAsync(new Metadata()).ConfigureAwait(false);
             await foreach (var message in call.ResponseStream.ReadAllAsync(context.CancellationToken).ConfigureAwait(false))
             {
                 await responseStream.WriteAsync(message, context.CancellationToken).ConfigureAwait(false);
