@@ -1,19 +1,20 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Shoal.Manager.Orchestrator.Update;
 using Shoal.Store;
 
 namespace Shoal.Manager.Orchestrator;
 
 /// <summary>
 /// The leader's orchestration loops as one unit (DESIGN §8): <see cref="ReplicatedOrchestrator"/>,
-/// <see cref="GlobalOrchestrator"/>, <see cref="RestartSupervisor"/>, <see cref="ConstraintEnforcer"/> and
-/// <see cref="TaskReaper"/>, each on its own watch of the store. A loop that throws is logged and started again after
+/// <see cref="GlobalOrchestrator"/>, <see cref="RestartSupervisor"/>, <see cref="UpdateSupervisor"/>,
+/// <see cref="ConstraintEnforcer"/> and <see cref="TaskReaper"/>, each on its own watch of the store. A loop that throws is logged and started again after
 /// a backoff (doubling from <see cref="OrchestratorOptions.RestartBackoff"/>), from a fresh snapshot; none dies
 /// silently. <see cref="RunAsync"/> ends when leadership is lost (the token) or the store closes.
 /// </summary>
 /// <remarks>
 /// The manager restarts a failed leader loop too, but it runs this whole unit as one <c>LeaderLoop</c> and sees it fail
-/// only once all five loops have ended (<see cref="RunAsync"/> waits for every one): without the supervision here, a
+/// only once all six loops have ended (<see cref="RunAsync"/> waits for every one): without the supervision here, a
 /// loop that threw would stay stopped while the others run on. Supervising each loop on its own also means one that
 /// keeps failing never makes the others stop and rebuild their indexes.
 /// </remarks>
@@ -35,6 +36,7 @@ public sealed class Orchestrators
         Replicated = new ReplicatedOrchestrator(store, _options, _time, factory.CreateLogger<ReplicatedOrchestrator>());
         Global = new GlobalOrchestrator(store, _options, _time, factory.CreateLogger<GlobalOrchestrator>());
         Restarts = new RestartSupervisor(store, _options, _time, factory.CreateLogger<RestartSupervisor>());
+        Updates = new UpdateSupervisor(store, _options, _time, factory.CreateLogger<UpdateSupervisor>());
         Constraints = new ConstraintEnforcer(store, _options, _time, factory.CreateLogger<ConstraintEnforcer>());
         Reaper = new TaskReaper(store, _options, _time, factory.CreateLogger<TaskReaper>());
     }
@@ -44,6 +46,8 @@ public sealed class Orchestrators
     public GlobalOrchestrator Global { get; }
 
     public RestartSupervisor Restarts { get; }
+
+    public UpdateSupervisor Updates { get; }
 
     public ConstraintEnforcer Constraints { get; }
 
@@ -57,6 +61,7 @@ public sealed class Orchestrators
         SuperviseAsync(nameof(ReplicatedOrchestrator), Replicated.RunAsync, cancellationToken),
         SuperviseAsync(nameof(GlobalOrchestrator), Global.RunAsync, cancellationToken),
         SuperviseAsync(nameof(RestartSupervisor), Restarts.RunAsync, cancellationToken),
+        SuperviseAsync(nameof(UpdateSupervisor), Updates.RunAsync, cancellationToken),
         SuperviseAsync(nameof(ConstraintEnforcer), Constraints.RunAsync, cancellationToken),
         SuperviseAsync(nameof(TaskReaper), Reaper.RunAsync, cancellationToken));
 

@@ -13,26 +13,41 @@ public static class TaskRules
     /// <summary>
     /// True when <paramref name="task"/> was made from <paramref name="service"/>'s current task template and endpoint
     /// spec, and <paramref name="node"/> (the task's node, when it has one) still satisfies the constraints. A change
-    /// of replicas alone leaves tasks up to date.
+    /// of replicas alone leaves tasks up to date; so does a change of placement alone while the task's node satisfies
+    /// the new constraints (SwarmKit's <c>IsTaskDirty</c>: the update supervisor does not restart such a task). A task
+    /// the allocator has not reached yet (no endpoint) is not compared on its endpoint.
     /// </summary>
     public static bool IsUpToDate(Service service, SwarmTask task, Node? node)
     {
         ArgumentNullException.ThrowIfNull(service);
         ArgumentNullException.ThrowIfNull(task);
         var template = service.Spec?.Task;
-        if (!Equals(task.Spec, template))
+        if (!Equals(task.Spec, template) && (node is null || !DiffersInPlacementOnly(task.Spec, template)))
         {
             return false;
         }
 
-        var endpoint = service.Spec?.Endpoint;
-        var taskEndpoint = task.Endpoint?.Spec;
-        if (!EndpointSpecsEqual(endpoint, taskEndpoint))
+        if (task.Endpoint is { } taskEndpoint && !EndpointSpecsEqual(service.Spec?.Endpoint, taskEndpoint.Spec))
         {
             return false;
         }
 
         return node is null || SatisfiesConstraints(template, node);
+    }
+
+    /// <summary>The two task specs are equal but for their placement.</summary>
+    private static bool DiffersInPlacementOnly(TaskSpec? a, TaskSpec? b)
+    {
+        if (a is null || b is null)
+        {
+            return false;
+        }
+
+        var left = a.Clone();
+        var right = b.Clone();
+        left.Placement = null;
+        right.Placement = null;
+        return Equals(left, right);
     }
 
     /// <summary>True when <paramref name="node"/> satisfies every placement constraint of <paramref name="template"/>

@@ -48,7 +48,7 @@ internal sealed class OrchestratorHarness : IAsyncDisposable
         return harness;
     }
 
-    /// <summary>Starts the loops (a new leader: fresh instances) and waits until all five watch the store.</summary>
+    /// <summary>Starts the loops (a new leader: fresh instances) and waits until all six watch the store.</summary>
     public async Task StartLoopsAsync()
     {
         var watchers = Store.WatcherCount;
@@ -56,7 +56,7 @@ internal sealed class OrchestratorHarness : IAsyncDisposable
         Loops = new Orchestrators(Store, Options, Time, TestLog.Factory);
         var token = _stop.Token;
         _run = Task.Run(() => Loops.RunAsync(token));
-        await Eventually.TrueAsync(() => Store.WatcherCount >= watchers + 5, "the five orchestration loops watching the store");
+        await Eventually.TrueAsync(() => Store.WatcherCount >= watchers + 6, "the six orchestration loops watching the store");
     }
 
     /// <summary>Stops the loops (leadership lost).</summary>

@@ -94,26 +94,6 @@ public sealed class ReplicatedOrchestratorTests
     }
 
     [Fact]
-    public async Task SpecChange_LeavesTasksOfTheOldSpecRunning()
-    {
-        var service = Replicated("web", 2);
-        await using var harness = await StartAsync(service);
-        await harness.WaitActiveAsync(service.Id, 2);
-        var before = harness.TasksOf(service.Id).Select(t => t.Id).Order().ToList();
-        var passes = harness.Loops.Replicated.PassesCompleted;
-
-        await harness.ChangeServiceAsync(service.Id, s =>
-        {
-            s.Spec.Task.Container.Image = "busybox:1.37";
-            s.SpecVersion = 2;
-        });
-
-        await harness.WaitAsync(() => harness.Loops.Replicated.PassesCompleted > passes, "a pass after the spec change");
-        Assert.Equal(before, harness.Active(service.Id).Select(t => t.Id).Order());
-        Assert.All(harness.TasksOf(service.Id), t => Assert.Equal(1UL, t.SpecVersion));
-    }
-
-    [Fact]
     public async Task NodeDown_ReplacesItsTasksElsewhere_InOneWrite()
     {
         var failing = Node("failing");
