@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Shoal.Api;
+using Shoal.Manager.Reconciliation;
 using Shoal.Store;
 
 namespace Shoal.Manager.Orchestrator;
@@ -18,7 +19,7 @@ public sealed partial class RestartSupervisor
     private readonly OrchestratorLoop _loop;
     private readonly HashSet<string> _delayed = new(StringComparer.Ordinal);
     private int _promotions;
-    private long _armedUntil;
+    private WatchOrTimer? _wait;
 
     public RestartSupervisor(MemoryStore store, OrchestratorOptions? options = null, TimeProvider? time = null, ILogger<RestartSupervisor>? logger = null) =>
         _loop = new OrchestratorLoop(nameof(RestartSupervisor), store, options, time, logger);
@@ -28,7 +29,7 @@ public sealed partial class RestartSupervisor
 
     /// <summary>When the armed timer is due (UTC ticks; 0 while none is): tests move fake time only once the timer
     /// exists, or it would be armed after the move and fire late.</summary>
-    internal long ArmedUntil => Volatile.Read(ref _armedUntil);
+    internal long ArmedUntil => Volatile.Read(ref _wait)?.ArmedUntil ?? 0;
 
     /// <summary>Runs until <paramref name="cancellationToken"/> is cancelled (leadership lost) or the store closes.
     /// Unlike the other loops it is not debounced: it wakes when the next delayed replacement is due.</summary>
@@ -61,7 +62,8 @@ public sealed partial class RestartSupervisor
 
     private async Task LoopAsync(StoreWatcher watcher, CancellationToken cancellationToken)
     {
-        Task<bool>? waiting = null;
+        var wait = new WatchOrTimer(watcher, _loop.Time);
+        Volatile.Write(ref _wait, wait);
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -97,34 +99,10 @@ public sealed partial class RestartSupervisor
                 continue;
             }
 
-            waiting ??= watcher.WaitToReadAsync(cancellationToken).AsTask();
-            if (next is { } wakeAt && !waiting.IsCompleted)
-            {
-                // Measured again: time may have moved since the collection.
-                var remaining = wakeAt - _loop.Time.GetUtcNow();
-                if (remaining <= TimeSpan.Zero)
-                {
-                    continue;
-                }
-
-                using var delayCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                var delay = Task.Delay(remaining, _loop.Time, delayCancel.Token);
-                Volatile.Write(ref _armedUntil, wakeAt.UtcTicks);
-                var done = await Task.WhenAny(waiting, delay);
-                Volatile.Write(ref _armedUntil, 0);
-                await delayCancel.CancelAsync();
-                if (done != waiting)
-                {
-                    continue;
-                }
-            }
-
-            if (!await waiting)
+            if (!await wait.WaitAsync(next, cancellationToken))
             {
                 return;
             }
-
-            waiting = null;
         }
     }
 

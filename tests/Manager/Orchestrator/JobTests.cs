@@ -55,8 +55,9 @@ public sealed class JobTests
         var retry = harness.Active(job.Id).Single();
         Assert.Equal(first.Slot, retry.Slot);
         await harness.RunOnAsync(retry.Id, node.Id);
-        await harness.ReportAsync(retry.Id, TaskState.Complete, exitCode: 0);
+        // Read before the report: the pass that follows the completion is the one to wait for.
         var passes = harness.Loops.Replicated.PassesCompleted;
+        await harness.ReportAsync(retry.Id, TaskState.Complete, exitCode: 0);
         await harness.WaitAsync(() => harness.Loops.Replicated.PassesCompleted > passes, "a pass after the completion");
         Assert.Equal(2, harness.TasksOf(job.Id).Count);
         Assert.Empty(harness.Active(job.Id));

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Shoal.Api;
+using Shoal.Manager.Reconciliation;
 using Shoal.Store;
 
 namespace Shoal.Manager.Orchestrator.Update;
@@ -40,7 +41,7 @@ public sealed partial class UpdateSupervisor
     private readonly Dictionary<string, DateTimeOffset> _wakeAt = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DateTimeOffset> _ranAt = new(StringComparer.Ordinal);
     private int _passes;
-    private long _armedUntil;
+    private WatchOrTimer? _wait;
     private ulong _seenVersion;
     private long _passedVersion;
 
@@ -55,7 +56,7 @@ public sealed partial class UpdateSupervisor
     internal ulong PassedVersion => (ulong)Volatile.Read(ref _passedVersion);
 
     /// <summary>When the armed timer is due (UTC ticks; 0 while none is): tests move fake time only once it exists.</summary>
-    internal long ArmedUntil => Volatile.Read(ref _armedUntil);
+    internal long ArmedUntil => Volatile.Read(ref _wait)?.ArmedUntil ?? 0;
 
     /// <summary>Runs until <paramref name="cancellationToken"/> is cancelled (leadership lost) or the store closes.
     /// Every service is checked at start, so an update in progress continues under a new leader.</summary>
@@ -95,7 +96,8 @@ public sealed partial class UpdateSupervisor
 
     private async Task LoopAsync(StoreWatcher watcher, CancellationToken cancellationToken)
     {
-        Task<bool>? waiting = null;
+        var wait = new WatchOrTimer(watcher, _loop.Time);
+        Volatile.Write(ref _wait, wait);
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -121,34 +123,10 @@ public sealed partial class UpdateSupervisor
                 continue;
             }
 
-            waiting ??= watcher.WaitToReadAsync(cancellationToken).AsTask();
-            if (_wakeAt.Count > 0 && !waiting.IsCompleted)
-            {
-                var wakeAt = _wakeAt.Values.Min();
-                var remaining = wakeAt - _loop.Time.GetUtcNow();
-                if (remaining <= TimeSpan.Zero)
-                {
-                    continue;
-                }
-
-                using var delayCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                var delay = Task.Delay(remaining, _loop.Time, delayCancel.Token);
-                Volatile.Write(ref _armedUntil, wakeAt.UtcTicks);
-                var done = await Task.WhenAny(waiting, delay);
-                Volatile.Write(ref _armedUntil, 0);
-                await delayCancel.CancelAsync();
-                if (done != waiting)
-                {
-                    continue;
-                }
-            }
-
-            if (!await waiting)
+            if (!await wait.WaitAsync(_wakeAt.Count > 0 ? _wakeAt.Values.Min() : (DateTimeOffset?)null, cancellationToken))
             {
                 return;
             }
-
-            waiting = null;
         }
     }
 
