@@ -71,6 +71,10 @@ internal static class Shim
         fi
         (
           trap - TERM INT HUP PIPE
+          # The pid file is written only now, with the stop signals back at their defaults: a stop sent as soon as the
+          # agent sees the pid can no longer fall in the moment the program still ignored it.
+          s=; read -r s < "/proc/$BASHPID/stat" 2>/dev/null; s=${s##*) }; read -r -a f <<< "$s"
+          put pid "$BASHPID ${f[19]}"
           if [[ -n $cgroups ]]; then
             IFS=: read -r -a cgs <<< "$cgroups"
             for g in "${cgs[@]}"; do
@@ -88,9 +92,6 @@ internal static class Shim
         ) </dev/null >&$out 2>&$err &
         child=$!
         exec {out}>&- {err}>&-
-        start=
-        if read -r s < "/proc/$child/stat" 2>/dev/null; then s=${s##*) }; read -r -a f <<< "$s"; start=${f[19]}; fi
-        put pid "$child $start"
         wait $child
         code=$?
         kill -KILL -- -$child 2>/dev/null
