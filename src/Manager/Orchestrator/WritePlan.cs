@@ -52,6 +52,25 @@ internal sealed class WritePlan
 
     /// <summary>Commits the plan (raises first, so a replacement's check sees the task it replaces stopping) and
     /// returns the transactions used.</summary>
+    /// <summary>
+    /// Raises the stored task's desired state to <paramref name="desired"/> inside <paramref name="tx"/>, re-reading it
+    /// there: a task already gone, or already meant for that state or a later one, is left alone (desired states only
+    /// ever go up). True when it was written.
+    /// </summary>
+    internal static bool RaiseDesired(WriteTransaction tx, string id, TaskState desired)
+    {
+        var current = tx.Tasks.Get(id);
+        if (current is null || current.DesiredState >= desired)
+        {
+            return false;
+        }
+
+        var copy = current.Clone();
+        copy.DesiredState = desired;
+        tx.Update(copy);
+        return true;
+    }
+
     public async Task<int> CommitAsync(MemoryStore store, CancellationToken cancellationToken)
     {
         Raised = Created = Deleted = 0;
@@ -66,16 +85,10 @@ internal sealed class WritePlan
             {
                 await batch.UpdateAsync(tx =>
                 {
-                    var current = tx.Tasks.Get(id);
-                    if (current is null || current.DesiredState >= desired)
+                    if (RaiseDesired(tx, id, desired))
                     {
-                        return;
+                        Raised++;
                     }
-
-                    var copy = current.Clone();
-                    copy.DesiredState = desired;
-                    tx.Update(copy);
-                    Raised++;
                 });
             }
 

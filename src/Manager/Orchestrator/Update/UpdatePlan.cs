@@ -59,19 +59,7 @@ internal sealed class UpdatePlan
 
             foreach (var (id, desired) in _raises)
             {
-                await batch.UpdateAsync(tx =>
-                {
-                    var current = tx.Tasks.Get(id);
-                    if (current is null || current.DesiredState >= desired)
-                    {
-                        return;
-                    }
-
-                    var copy = current.Clone();
-                    copy.DesiredState = desired;
-                    tx.Update(copy);
-                    Count(true);
-                });
+                await batch.UpdateAsync(tx => Count(WritePlan.RaiseDesired(tx, id, desired)));
             }
 
             foreach (var write in _replacements)
