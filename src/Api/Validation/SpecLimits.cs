@@ -12,6 +12,13 @@ public static class SpecLimits
     /// <summary>Largest secret or config payload, inclusive: 500 KiB.</summary>
     public const int MaxSecretOrConfigSize = 500 * 1024;
 
+    /// <summary>
+    /// Largest service spec, protobuf-encoded: 512 KiB (Shoal's bound). A service carries its spec and its previous
+    /// spec, and every task a copy of its template, so one oversized spec would be multiplied through the store and
+    /// the Raft log; large data belongs in configs or secrets.
+    /// </summary>
+    public const int MaxServiceSpecSize = 512 * 1024;
+
     /// <summary>Smallest non-zero CPU limit or reservation: 0.001 CPU, in units of 1e-9 CPUs.</summary>
     public const long MinNanoCpus = 1_000_000;
 

@@ -14,12 +14,6 @@ namespace Shoal.Manager.ControlApi;
 // every check runs inside the write transaction so that a refused request changes nothing.
 public sealed partial class ControlApiServer
 {
-    /// <summary>
-    /// Largest encoded service spec accepted (512 KiB). A service carries its spec and its previous spec, and every
-    /// task a copy of its template, so one oversized spec would be multiplied through the store and the Raft log.
-    /// </summary>
-    internal const int MaxServiceSpecBytes = 512 * 1024;
-
     /// <inheritdoc/>
     public override Task<GetServiceResponse> GetService(GetServiceRequest request, ServerCallContext context) =>
         GuardAsync(() =>
@@ -259,9 +253,9 @@ public sealed partial class ControlApiServer
     private static void EnsureSpecSize(ServiceSpec spec)
     {
         var size = spec.CalculateSize();
-        if (size > MaxServiceSpecBytes)
+        if (size > SpecLimits.MaxServiceSpecSize)
         {
-            throw Invalid($"service {spec.Annotations?.Name}: the spec is {size} bytes encoded, more than the {MaxServiceSpecBytes} allowed; keep large data in configs or secrets");
+            throw Invalid($"service {spec.Annotations?.Name}: the spec is {size} bytes encoded, more than the {SpecLimits.MaxServiceSpecSize} allowed; keep large data in configs or secrets");
         }
     }
 
