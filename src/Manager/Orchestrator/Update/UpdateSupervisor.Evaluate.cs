@@ -23,6 +23,9 @@ public sealed partial class UpdateSupervisor
         /// <summary>The node of a global service's slot (empty for replicated services).</summary>
         public string NodeId { get; } = nodeId;
 
+        /// <summary>Every task of the slot not being removed, whatever its spec and state.</summary>
+        public List<SwarmTask> All { get; } = [];
+
         /// <summary>Tasks of another spec, meant to run, not stopped, on a node that may keep them (not DOWN, drained
         /// or gone).</summary>
         public List<SwarmTask> OldActive { get; } = [];
@@ -172,7 +175,7 @@ public sealed partial class UpdateSupervisor
             return null;
         }
 
-        if (inFlight > 0)
+        if (inFlight > 0 || slots.Any(s => IsSettling(s, service)))
         {
             return null;
         }
@@ -214,6 +217,8 @@ public sealed partial class UpdateSupervisor
             {
                 slots[key] = slot = new Slot(key, global ? 0 : task.Slot, global ? task.NodeId : string.Empty);
             }
+
+            slot.All.Add(task);
 
             var node = _loop.Index.NodeOf(task);
             // Tasks on a node that is DOWN, drained or gone are the orchestrators' to replace, not this loop's.
@@ -303,6 +308,36 @@ public sealed partial class UpdateSupervisor
         return last;
     }
 
+    /// <summary>
+    /// Whether a slot this update covers (it had a task of another spec) has not settled yet although none of this
+    /// loop's replacements is in flight in it, so the update is not complete: its task of the current spec is a
+    /// restart (the old task ended on its own) that has not reached RUNNING, or nothing in it is meant to run and the
+    /// replicated orchestrator will fill it as <see cref="RestartSupervisor.Decide"/> rules — e.g. the slot whose task
+    /// of the new version failed and made the update roll back. Its task, once RUNNING, is then watched for the monitor
+    /// window like the others. Slots that failed within this update, that the restart policy leaves empty, or beyond
+    /// the replica count do not hold it.
+    /// </summary>
+    private bool IsSettling(Slot slot, Service service)
+    {
+        if (!slot.HasOld || slot.Failed.Count > 0 || slot.OldActive.Count > 0 || slot.OldStopping.Count > 0)
+        {
+            return false;
+        }
+
+        if (slot.Fresh.Count > 0)
+        {
+            return !slot.Fresh.Any(t => TaskFacts.StateOf(t) == TaskState.Running);
+        }
+
+        if (GlobalOrchestrator.IsGlobal(service) || slot.Number > service.Spec.Replicated.Replicas)
+        {
+            return false;
+        }
+
+        var newest = TaskFacts.Newest(slot.All);
+        return RestartSupervisor.Decide(newest, slot.All, _loop.Index.NodeOf(newest), isJob: false).Replace;
+    }
+
     /// <summary>Moves a slot being replaced one step on.</summary>
     private static void AdvanceSlot(Slot slot, UpdateOrder order, UpdatePlan plan)
     {
@@ -319,10 +354,14 @@ public sealed partial class UpdateSupervisor
             }
         }
 
-        // Stop-first: the first new task of the slot waits (desired READY, prepared) until the old ones stopped.
-        // Later new tasks of the slot are restarts, whose delay is the restart supervisor's.
+        // Stop-first: the first new task of the slot waits (desired READY, prepared) until the old ones stopped. When
+        // the old task ended on its own, the first task of the current spec is the orchestrator's restart: it starts at
+        // once too, since the restart delay holds back a crash loop of one version, not a change of version (a rollback
+        // brings the old version back into the slot whose new task failed without waiting the delay, as SwarmKit's
+        // rollback replaces that slot's pending restart). Later new tasks of the slot are restarts of the current
+        // version, whose delay is the restart supervisor's.
         var first = slot.Updated[0];
-        if (!slot.OldEndedOnItsOwn && first.DesiredState == TaskState.Ready && slot.Fresh.Contains(first) && slot.OldActive.Count == 0 && slot.OldStopping.Count == 0)
+        if (first.DesiredState == TaskState.Ready && slot.Fresh.Contains(first) && slot.OldActive.Count == 0 && slot.OldStopping.Count == 0)
         {
             plan.Raise(first, TaskState.Running);
         }
