@@ -13,43 +13,8 @@ namespace Shoal.Integration.Tests;
 /// outlive a killed agent by design (their shim holds them), so the tests kill what is left themselves; when a test
 /// fails, every node's log is in its output.
 /// </summary>
-public sealed partial class ServiceProcessTests : IAsyncDisposable
+public sealed partial class ServiceProcessTests : LocalSwarmTests
 {
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
-    private static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(1);
-    private readonly List<LocalSwarm> _swarms = [];
-
-    private static ITestOutputHelper? Output => TestContext.Current.TestOutputHelper;
-
-    private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
-
-    public async ValueTask DisposeAsync()
-    {
-        foreach (var swarm in _swarms)
-        {
-            if (TestContext.Current.TestState?.Result is not TestResult.Passed)
-            {
-                Output?.WriteLine(swarm.Diagnostics(int.MaxValue));
-            }
-
-            // The agents first (they would restart what is killed under them), then what outlived them.
-            await swarm.DisposeAsync();
-            var killed = TaskProcesses.KillAll(swarm.Root);
-            if (killed > 0)
-            {
-                Output?.WriteLine($"killed {killed} task processes left under {swarm.Root}");
-            }
-
-            try
-            {
-                Directory.Delete(swarm.Root, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
-        }
-    }
-
     [Fact]
     public async Task ReplicatedService_RunsSpreadOverTheNodes_Logs_Scales_ReplacesAKilledWorkersTasks_AndRemovalEndsItsProcesses()
     {
@@ -232,40 +197,6 @@ public sealed partial class ServiceProcessTests : IAsyncDisposable
         var after = await DockerAsync(manager, config, "service", "ls", "--quiet", "--filter", "name=web");
         Assert.Equal(0, after.ExitCode);
         Assert.Equal(string.Empty, after.Output.Trim());
-    }
-
-    private static Task<(int ExitCode, string Output, string Error)> DockerAsync(SwarmNodeProcess node, string config, params string[] arguments) =>
-        DockerCli.RunAsync(node.ApiSocket, config, arguments, TimeSpan.FromSeconds(60), Cancellation);
-
-    private static async Task<List<SwarmTask>> WaitForRunningAsync(LocalSwarm swarm, SwarmNodeProcess manager, string id, int count, string what)
-    {
-        List<SwarmTask> last = [];
-        await swarm.WaitForAsync(
-            async ct => (last = await manager.Api.TasksAsync(id, TaskStates.Running, ct)).Count(t => t.Status.State == TaskStates.Running) == count,
-            what,
-            Deadline,
-            TimeSpan.FromMilliseconds(100),
-            () => "last seen: " + ServiceTasks.Describe(swarm, last),
-            Cancellation);
-        return [.. last.Where(t => t.Status.State == TaskStates.Running)];
-    }
-
-    private static Task WaitForProcessesGoneAsync(LocalSwarm swarm, IReadOnlyList<TaskProcess> processes, string what) =>
-        swarm.WaitForAsync(
-            _ => Task.FromResult(!processes.Any(p => p.IsAlive())),
-            what,
-            Deadline,
-            TimeSpan.FromMilliseconds(100),
-            () => "still alive: " + string.Join(", ", processes.Where(p => p.IsAlive())),
-            Cancellation);
-
-    private async Task<LocalSwarm> StartAsync(int managers, int workers)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var swarm = await LocalSwarm.StartAsync(managers, workers, Heartbeat, new LocalSwarmOptions { KeepRoot = true }, Cancellation);
-        _swarms.Add(swarm);
-        Output?.WriteLine($"{managers} managers and {workers} workers READY in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms (heartbeat {Heartbeat.TotalMilliseconds:0} ms), under {swarm.Root}");
-        return swarm;
     }
 
     [GeneratedRegex(@"\b3\b")]

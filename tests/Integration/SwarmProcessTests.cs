@@ -11,28 +11,8 @@ namespace Shoal.Integration.Tests;
 /// accepts); deadlines are generous (correctness, not speed: the figures are in
 /// docs/BENCHMARKS.md) and measured times go to the test output. When a test fails, every node's log is in its output.
 /// </summary>
-public sealed class SwarmProcessTests : IAsyncDisposable
+public sealed class SwarmProcessTests : LocalSwarmTests
 {
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
-    private readonly List<LocalSwarm> _swarms = [];
-
-    private static ITestOutputHelper? Output => TestContext.Current.TestOutputHelper;
-
-    private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
-
-    public async ValueTask DisposeAsync()
-    {
-        foreach (var swarm in _swarms)
-        {
-            if (TestContext.Current.TestState?.Result is not TestResult.Passed)
-            {
-                Output?.WriteLine(swarm.Diagnostics(int.MaxValue));
-            }
-
-            await swarm.DisposeAsync();
-        }
-    }
-
     [Fact]
     public async Task InitThenJoins_TwoManagersAndThreeWorkers_ListSixReadyNodes_OneLeader_ThreeManagers()
     {
@@ -320,14 +300,5 @@ public sealed class SwarmProcessTests : IAsyncDisposable
         Assert.Equal(3, nodes.Count(n => n.ManagerStatus?.Reachability == Reachabilities.Reachable));
         Assert.True((await manager.Api.InfoAsync(Cancellation)).Swarm.ControlAvailable, $"{manager.Name} is no manager after its restart");
         Assert.False((await worker.Api.InfoAsync(Cancellation)).Swarm.ControlAvailable);
-    }
-
-    private async Task<LocalSwarm> StartAsync(int managers, int workers, TimeSpan heartbeat)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var swarm = await LocalSwarm.StartAsync(managers, workers, heartbeat, cancellationToken: Cancellation);
-        _swarms.Add(swarm);
-        Output?.WriteLine($"{managers} managers and {workers} workers READY in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms (heartbeat {heartbeat.TotalMilliseconds:0} ms), under {swarm.Root}");
-        return swarm;
     }
 }
