@@ -21,9 +21,14 @@ using Shoal.Bench;
 //   service-reschedule [--tasks 60] [--heartbeats 5,1] [--reps 3] [--restart-delay 5]
 //                                         kill -9 of a worker holding k tasks -> DOWN; k replacements running elsewhere
 //                                         (they wait for the restart delay after DOWN; default the service's 5 s)
+// Rolling updates on 1 drained manager + 2 workers, heartbeat 1 s (10 replicas; parallelism 2, delay 2 s, monitor 1 s):
+//   service-update [--reps 3] [--failures true|false]
+//                                         update call -> completed, stop-first and start-first, against the minimum
+//                                         (batches - 1) x delay + monitor; fewest tasks running; then a failing health
+//                                         check with failure action pause, and with rollback
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: Shoal.Bench raft-member|raft-throughput|raft-failover|node-join|node-down|worker-failover|service-up|service-reschedule [options]");
+    Console.Error.WriteLine("usage: Shoal.Bench raft-member|raft-throughput|raft-failover|node-join|node-down|worker-failover|service-up|service-reschedule|service-update [options]");
     return 2;
 }
 
@@ -147,6 +152,12 @@ switch (args[0])
             [.. Option("--heartbeats", "5,1").Split(',').Select(Seconds)],
             int.Parse(Option("--reps", "3"), CultureInfo.InvariantCulture),
             args.Contains("--restart-delay") ? Seconds(Option("--restart-delay", "5")) : null,
+            args.Contains("--verbose"));
+
+    case "service-update":
+        return await UpdateScenarios.ServiceUpdateAsync(
+            int.Parse(Option("--reps", "3"), CultureInfo.InvariantCulture),
+            bool.Parse(Option("--failures", "true")),
             args.Contains("--verbose"));
 
     case "scheduler":

@@ -198,7 +198,7 @@ internal static class ServiceScenarios
         await LocalSwarm.StartAsync(Managers, Workers, heartbeat, new LocalSwarmOptions { KeepRoot = true, Log = verbose ? Console.Error.WriteLine : null });
 
     /// <summary>Kills the agents, then whatever task processes outlived them, then deletes the swarm's directory.</summary>
-    private static async Task StopAsync(LocalSwarm swarm)
+    internal static async Task StopAsync(LocalSwarm swarm)
     {
         await swarm.DisposeAsync();
         var killed = TaskProcesses.KillAll(swarm.Root);
@@ -219,7 +219,7 @@ internal static class ServiceScenarios
     private static List<SwarmNodeProcess> WorkerNodes(LocalSwarm swarm) => [.. swarm.Nodes.Where(n => n.Name.StartsWith('w'))];
 
     /// <summary>Sets every manager's availability to drain, and waits until the leader shows it.</summary>
-    private static async Task DrainManagersAsync(LocalSwarm swarm, SwarmNodeProcess leader)
+    internal static async Task DrainManagersAsync(LocalSwarm swarm, SwarmNodeProcess leader)
     {
         var managers = swarm.Nodes.Where(n => n.Name.StartsWith('m')).ToList();
         foreach (var manager in managers)
@@ -237,7 +237,7 @@ internal static class ServiceScenarios
     /// Polls <c>GET /tasks</c> (the service's tasks with desired state running) until <paramref name="count"/> of them
     /// run; returns them. A timeout names the service and the states last seen.
     /// </summary>
-    private static async Task<List<SwarmTask>> WaitForRunningAsync(LocalSwarm swarm, SwarmNodeProcess manager, string serviceId, string name, int count)
+    internal static async Task<List<SwarmTask>> WaitForRunningAsync(LocalSwarm swarm, SwarmNodeProcess manager, string serviceId, string name, int count)
     {
         List<SwarmTask> last = [];
         await swarm.WaitForAsync(
@@ -258,7 +258,7 @@ internal static class ServiceScenarios
         return [.. last.Where(t => t.Status.State == TaskStates.Running)];
     }
 
-    private static async Task WaitForProcessesGoneAsync(LocalSwarm swarm, IReadOnlyList<TaskProcess> processes, string what)
+    internal static async Task WaitForProcessesGoneAsync(LocalSwarm swarm, IReadOnlyList<TaskProcess> processes, string what)
     {
         List<TaskProcess> alive = [];
         await swarm.WaitForAsync(
@@ -287,7 +287,7 @@ internal static class ServiceScenarios
         }
     }
 
-    private static double Median(List<double> samples)
+    internal static double Median(List<double> samples)
     {
         var sorted = samples.Order().ToList();
         return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
