@@ -12,7 +12,8 @@ namespace Shoal.Cli.Commands;
 /// <summary>
 /// <c>shoal demo</c>: a local swarm of real <c>shoal agent</c> processes on loopback, in a temporary directory. It
 /// founds the swarm, joins managers and workers, creates a service of 6 replicas of a tiny HTTP responder (shoal's own
-/// <c>demo responder</c>) and shows it converge, scales it to 10, kills the worker with the most replicas with SIGKILL
+/// <c>demo responder</c>) and shows it converge, scales it to 10, rolls a new spec out to them 2 at a time (showing the
+/// fewest replicas running meanwhile and what each answers afterwards), kills the worker with the most replicas with SIGKILL
 /// and shows them rescheduled, kills the leader and shows a new one elected with the service still at 10, and tears
 /// everything down. Each step is narrated with the time it took.
 /// </summary>
@@ -37,7 +38,7 @@ internal static class DemoCommand
 
     public static Command Create(CliEnvironment environment)
     {
-        var command = new Command("demo", "Run a local demo swarm: managers and workers as real processes on 127.0.0.1, a service deployed and scaled, a worker and the leader killed with SIGKILL, and the swarm healing itself");
+        var command = new Command("demo", "Run a local demo swarm: managers and workers as real processes on 127.0.0.1, a service deployed, scaled and updated replica by replica, a worker and the leader killed with SIGKILL, and the swarm healing itself");
         command.Options.Add(Managers);
         command.Options.Add(Workers);
         command.Options.Add(Keep);
@@ -149,6 +150,8 @@ internal static class DemoCommand
             Say($"10 replicas RUNNING {Ms(step)} after the scale call; the first 6 kept running");
             await ShoalAsync(through, ["service", "ls"], cancellationToken);
 
+            await RollingUpdateAsync(through, cancellationToken);
+
             var tasks = await RunningTasksAsync(through, cancellationToken);
             var nodeNames = (await through.Client.NodeListAsync(new ListFilters(), cancellationToken)).ToDictionary(n => n.ID, n => n.Description.Hostname, StringComparer.Ordinal);
             var busiest = tasks.GroupBy(t => t.NodeID ?? string.Empty).OrderByDescending(g => g.Count()).First();
@@ -215,6 +218,167 @@ internal static class DemoCommand
 
         private const string ServiceName = "hello";
 
+        /// <summary>The replica count from the scale step on.</summary>
+        private const int Replicas = 10;
+
+        /// <summary>The greeting the rolling update gives the responders (GREETING, "hello" before).</summary>
+        private const string NewGreeting = "hello-v2";
+
+        /// <summary>How many replicas the rolling update replaces at a time.</summary>
+        private const int UpdateParallelism = 2;
+
+        /// <summary>
+        /// <c>shoal service update</c> of the service to a new spec (GREETING=<see cref="NewGreeting"/>), rolled out
+        /// <see cref="UpdateParallelism"/> replicas at a time, 1 s apart, stop-first. While it runs, the running
+        /// replicas are counted every 100 ms; the step fails if fewer than <c>Replicas - UpdateParallelism</c> ever
+        /// were, or if a replica answers with the old greeting afterwards.
+        /// </summary>
+        private async Task RollingUpdateAsync(DemoNode through, CancellationToken cancellationToken)
+        {
+            const int floor = Replicas - UpdateParallelism;
+            Say($"Updating `{ServiceName}` to a new spec ({DemoResponder.GreetingVariable}={NewGreeting}, which the responder starts its answers with), "
+                + $"rolled out {UpdateParallelism} replicas at a time, 1 s apart, stop-first (an old replica stops before its replacement starts, "
+                + $"so at least {floor} of {Replicas} keep running)");
+            var step = Stopwatch.StartNew();
+            using var sampling = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var sampler = SampleRolloutAsync(through, step, sampling.Token);
+            try
+            {
+                await ShoalAsync(
+                    through,
+                    ["service", "update", "--env-add", $"{DemoResponder.GreetingVariable}={NewGreeting}", "--update-parallelism", UpdateParallelism.ToString(CultureInfo.InvariantCulture),
+                        "--update-delay", "1s", "--update-order", "stop-first", "--update-monitor", "2s", ServiceName],
+                    cancellationToken);
+            }
+            finally
+            {
+                await sampling.CancelAsync();
+            }
+
+            var returned = step.Elapsed;
+            var rollout = await sampler;
+            await WaitForRunningAsync(through, Replicas, cancellationToken, IsUpdated);
+            if (rollout.Samples == 0)
+            {
+                throw new DemoException($"{through.Name} answered none of the task lists asked for while {ServiceName} was updated, so the replicas running meanwhile could not be counted");
+            }
+
+            if (rollout.Fewest < floor)
+            {
+                throw new DemoException(
+                    $"only {rollout.Fewest} of {Replicas} replicas of {ServiceName} were running at one point of the stop-first update {UpdateParallelism} at a time; "
+                    + $"at least {floor} should have been (see `shoal service ps {ServiceName}` and the leader's log)");
+            }
+
+            Say($"Every replica runs the new spec {Ms(rollout.AllUpdated ?? step.Elapsed)} after the update call (`service update` returned at {Ms(returned)}, "
+                + $"once they had stayed up for the 2 s monitor window); fewest replicas running during the update: {rollout.Fewest} of {Replicas} "
+                + $"(counted {rollout.Samples} times, every 100 ms)");
+            Say("What each replica answers now (an HTTP GET to the address it logged at start):");
+            foreach (var answer in await AskRespondersAsync(through, cancellationToken))
+            {
+                await environment.Out.WriteLineAsync("  " + answer);
+            }
+
+            await environment.Out.WriteLineAsync();
+        }
+
+        /// <summary>A running task made from the updated spec.</summary>
+        private static bool IsUpdated(SwarmTask task) =>
+            task.Spec.ContainerSpec?.Env?.Contains($"{DemoResponder.GreetingVariable}={NewGreeting}", StringComparer.Ordinal) == true;
+
+        /// <summary>What the sampling of a rolling update saw.</summary>
+        /// <param name="Fewest">The fewest replicas RUNNING (and meant to) in one sample.</param>
+        /// <param name="Samples">How many samples were read.</param>
+        /// <param name="AllUpdated">When every replica was first seen RUNNING on the new spec, after the update call.</param>
+        private sealed record Rollout(int Fewest, int Samples, TimeSpan? AllUpdated);
+
+        /// <summary>Counts the running replicas every 100 ms until <paramref name="cancellationToken"/> fires.</summary>
+        private static async Task<Rollout> SampleRolloutAsync(DemoNode through, Stopwatch step, CancellationToken cancellationToken)
+        {
+            var fewest = int.MaxValue;
+            var samples = 0;
+            TimeSpan? allUpdated = null;
+            try
+            {
+                while (true)
+                {
+                    try
+                    {
+                        var running = await RunningTasksAsync(through, cancellationToken);
+                        samples++;
+                        fewest = Math.Min(fewest, running.Count);
+                        if (allUpdated is null && running.Count == Replicas && running.All(IsUpdated))
+                        {
+                            allUpdated = step.Elapsed;
+                        }
+                    }
+                    catch (LocalApiException)
+                    {
+                        // A busy leader may answer late or not at all: the next sample counts.
+                    }
+
+                    await Task.Delay(100, cancellationToken);
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+            }
+
+            return new Rollout(fewest, samples, allUpdated);
+        }
+
+        /// <summary>
+        /// Asks every running replica over HTTP, at the address it logged when it started (read with
+        /// <c>shoal service logs --raw</c>); answers one line per replica, by slot.
+        /// </summary>
+        private async Task<List<string>> AskRespondersAsync(DemoNode through, CancellationToken cancellationToken)
+        {
+            var running = await RunningTasksAsync(through, cancellationToken);
+            var addresses = new Dictionary<string, string>(StringComparer.Ordinal);
+            await WaitForAsync(
+                through,
+                async ct =>
+                {
+                    foreach (var line in (await CaptureShoalAsync(through, ["service", "logs", "--raw", ServiceName], ct)).Split('\n'))
+                    {
+                        var task = running.FirstOrDefault(t => line.Contains($"(task {t.ID})", StringComparison.Ordinal));
+                        var at = line.IndexOf(DemoResponder.ListeningOn, StringComparison.Ordinal);
+                        if (task is not null && at >= 0)
+                        {
+                            addresses[task.ID] = "http://" + line[(at + DemoResponder.ListeningOn.Length)..].Trim();
+                        }
+                    }
+
+                    return running.All(t => addresses.ContainsKey(t.ID));
+                },
+                $"the start line of every running replica of {ServiceName} in its log",
+                cancellationToken);
+
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+            var answers = new List<string>();
+            foreach (var task in running.OrderBy(t => t.Slot))
+            {
+                string answer;
+                try
+                {
+                    answer = (await http.GetStringAsync(new Uri(addresses[task.ID]), cancellationToken)).Trim();
+                }
+                catch (HttpRequestException e)
+                {
+                    throw new DemoException($"replica {task.Slot} of {ServiceName} (task {task.ID}) did not answer at {addresses[task.ID]}: {e.Message}");
+                }
+
+                if (!answer.StartsWith(NewGreeting + " ", StringComparison.Ordinal))
+                {
+                    throw new DemoException($"replica {task.Slot} of {ServiceName} (task {task.ID}) still answers \"{answer}\" after the update to {DemoResponder.GreetingVariable}={NewGreeting}");
+                }
+
+                answers.Add(answer);
+            }
+
+            return answers;
+        }
+
         /// <summary>The command line of this very program's <c>demo responder</c>, as the service's COMMAND and ARGs.</summary>
         private static string[] ResponderCommand()
         {
@@ -232,6 +396,14 @@ internal static class DemoCommand
             {
                 throw new DemoException($"`shoal {string.Join(' ', arguments)}` failed with exit code {code}");
             }
+        }
+
+        /// <summary>Runs one <c>shoal</c> client command against <paramref name="through"/> and answers what it wrote.</summary>
+        private async Task<string> CaptureShoalAsync(DemoNode through, string[] arguments, CancellationToken cancellationToken)
+        {
+            using var output = new StringWriter(CultureInfo.InvariantCulture);
+            var code = await ShoalCli.RunAsync(["-H", "unix://" + through.SocketPath, .. arguments], new CliEnvironment { Out = output, Error = environment.Error }, cancellationToken);
+            return code == 0 ? output.ToString() : throw new DemoException($"`shoal {string.Join(' ', arguments)}` failed with exit code {code}");
         }
 
         private static async Task<List<SwarmTask>> RunningTasksAsync(DemoNode through, CancellationToken cancellationToken)
@@ -321,7 +493,9 @@ internal static class DemoCommand
             }
         }
 
-        private static string Ms(Stopwatch stopwatch) => stopwatch.ElapsedMilliseconds.ToString("N0", CultureInfo.InvariantCulture) + " ms";
+        private static string Ms(Stopwatch stopwatch) => Ms(stopwatch.Elapsed);
+
+        private static string Ms(TimeSpan elapsed) => ((long)elapsed.TotalMilliseconds).ToString("N0", CultureInfo.InvariantCulture) + " ms";
 
         private static string? StateOf(List<DockerApi.Model.Node> nodes, DemoNode node) =>
             nodes.FirstOrDefault(n => n.Description.Hostname == node.Name)?.Status.State;
