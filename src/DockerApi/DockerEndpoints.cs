@@ -262,7 +262,17 @@ internal sealed partial class DockerEndpoints(ISwarmNode node, ILogger logger)
             throw new DockerApiException(503, DockerApiException.LockedMessage);
         }
 
-        return node.Control ?? throw new DockerApiException(503, DockerApiException.NotAManagerMessage);
+        if (node.Control is { } control)
+        {
+            return control;
+        }
+
+        // A node in error (e.g. its manager part stopped on a storage failure and is restarting) says why, not that
+        // it is no manager.
+        var info = node.Info;
+        throw info is { LocalNodeState: LocalNodeStates.Error, Error.Length: > 0 }
+            ? new DockerApiException(503, $"This node's manager is unavailable: {info.Error}")
+            : new DockerApiException(503, DockerApiException.NotAManagerMessage);
     }
 
     private static async Task<T> ReadAsync<T>(HttpContext context, JsonTypeInfo<T> type)

@@ -139,6 +139,10 @@ public sealed partial class ShoalNode
             }
 
             old?.Dispose();
+            if (manager is not null)
+            {
+                _owner.WatchRaft(this, manager);
+            }
         }
 
         public async ValueTask DisposeAsync()

@@ -29,6 +29,7 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
     private readonly HashSet<ulong> _removed = [];
     private readonly System.Collections.Concurrent.ConcurrentDictionary<ulong, long> _lastHeard = new();
     private readonly CancellationTokenSource _stopping = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<long, Action<Exception>> _queued = new();
     private readonly WriteAheadLog _wal;
     private readonly SnapshotStore _snapshots;
     private readonly RaftCore _core;
@@ -39,6 +40,8 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
     private bool _snapshotInProgress;
     private RaftSnapshot? _snapshotTaken;
     private long _readCounter;
+    private long _requestCounter;
+    private volatile Exception? _failure;
     private int _inboxCount;
     private volatile bool _stopped;
     private LeadershipChange _leadership;
@@ -62,6 +65,16 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
 
     /// <summary>The latest leadership state.</summary>
     public LeadershipChange Leadership => _leadership;
+
+    /// <summary>
+    /// Completes when the member's loop has ended: on <see cref="DisposeAsync"/>, or faulted when it stopped on its
+    /// own because it could not persist (disk full, I/O error). A stopped member promises nothing any more: every
+    /// request fails with <see cref="RaftStoppedException"/>; the manager restarts it from its files.
+    /// </summary>
+    public Task Completion => _loop;
+
+    /// <summary>Why the member stopped on its own, or null while it runs (or was disposed).</summary>
+    public Exception? Failure => _failure;
 
     /// <summary>Whether this member leads now.</summary>
     public bool IsLeader => _leadership.IsLeader;
@@ -208,7 +221,7 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
     public Task<ulong> ProposeAsync(ByteString data, Action<ulong>? onApplied, Func<string?>? precondition, CancellationToken cancellationToken = default)
     {
         var pending = new PendingProposal(onApplied);
-        Post(() =>
+        PostRequest(() =>
         {
             try
             {
@@ -236,7 +249,7 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
             {
                 pending.Completion.TrySetException(e is InvalidOperationException ? new NotLeaderException(e.Message) : e);
             }
-        });
+        }, e => pending.Completion.TrySetException(e));
         return pending.Completion.Task.WaitAsync(cancellationToken);
     }
 
@@ -250,7 +263,7 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
     {
         var context = ByteString.CopyFrom(BitConverter.GetBytes(Interlocked.Increment(ref _readCounter)));
         var pending = new PendingRead(context);
-        Post(() =>
+        PostRequest(() =>
         {
             try
             {
@@ -262,7 +275,7 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
                 _reads.Remove(context);
                 pending.Completion.TrySetException(e);
             }
-        });
+        }, e => pending.Completion.TrySetException(e));
         var timeout = _options.TickInterval * _options.ElectionTick * 2;
         try
         {
@@ -270,7 +283,7 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
         }
         catch (TimeoutException)
         {
-            Post(() => _reads.Remove(context));
+            _commands.Writer.TryWrite(() => _reads.Remove(context));
             throw new TimeoutException($"no leader confirmed the read within {timeout.TotalSeconds:0.#} s");
         }
     }
@@ -298,7 +311,7 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
         LeadershipChanged += OnChange;
         try
         {
-            Post(() =>
+            PostRequest(() =>
             {
                 try
                 {
@@ -308,7 +321,7 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
                 {
                     done.TrySetException(e);
                 }
-            });
+            }, e => done.TrySetException(e));
             var timeout = _options.TickInterval * _options.ElectionTick * 2;
             await done.Task.WaitAsync(timeout, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
         }
@@ -322,9 +335,11 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
     public Task<RaftStatus> StatusAsync(CancellationToken cancellationToken = default)
     {
         var result = new TaskCompletionSource<RaftStatus>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Post(() => result.TrySetResult(new RaftStatus(
-            _core.Id, _core.Term, _core.Lead, _core.Role, _core.Committed, _core.Applied, _core.LastIndex, _core.FirstIndex,
-            _core.Progress.ToDictionary(p => p.Key, p => (p.Value.Match, p.Value.State)))));
+        PostRequest(
+            () => result.TrySetResult(new RaftStatus(
+                _core.Id, _core.Term, _core.Lead, _core.Role, _core.Committed, _core.Applied, _core.LastIndex, _core.FirstIndex,
+                _core.Progress.ToDictionary(p => p.Key, p => (p.Value.Match, p.Value.State)))),
+            e => result.TrySetException(e));
         return result.Task.WaitAsync(cancellationToken);
     }
 
@@ -335,7 +350,7 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
         for (var attempt = 0; ; attempt++)
         {
             var pending = new PendingProposal(null);
-            Post(() =>
+            PostRequest(() =>
             {
                 try
                 {
@@ -347,12 +362,12 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
                 {
                     pending.Completion.TrySetException(e);
                 }
-            });
+            }, e => pending.Completion.TrySetException(e));
             try
             {
                 return await pending.Completion.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
             }
-            catch (InvalidOperationException e) when (e is not ObjectDisposedException && attempt < _options.ElectionTick * 4)
+            catch (InvalidOperationException e) when (e is not ObjectDisposedException and not RaftStoppedException && attempt < _options.ElectionTick * 4)
             {
                 await Task.Delay(_options.TickInterval, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
             }
@@ -408,8 +423,50 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
     {
         if (!_commands.Writer.TryWrite(command))
         {
-            throw new ObjectDisposedException(nameof(RaftNode), "the Raft member is stopped");
+            throw StoppedError();
         }
+    }
+
+    /// <summary>
+    /// Posts a request whose caller waits: should the member stop before the loop runs it, <paramref name="onStopped"/>
+    /// fails the caller (the request was not carried out) instead of leaving it waiting.
+    /// </summary>
+    private void PostRequest(Action command, Action<Exception> onStopped)
+    {
+        var id = Interlocked.Increment(ref _requestCounter);
+        _queued[id] = onStopped;
+        try
+        {
+            Post(() =>
+            {
+                _queued.TryRemove(id, out _);
+                command();
+            });
+        }
+        catch
+        {
+            _queued.TryRemove(id, out _);
+            throw;
+        }
+    }
+
+    private Exception StoppedError() => _failure is { } failure
+        ? new RaftStoppedException($"this manager's Raft member stopped after a storage failure ({failure.Message}); the request was not carried out", failure)
+        : new ObjectDisposedException(nameof(RaftNode), "the Raft member is stopped");
+
+    /// <summary>Once the loop has ended: no more commands; requests still queued and pending ones fail with <paramref name="reason"/>.</summary>
+    private void Halt(Exception reason)
+    {
+        _commands.Writer.TryComplete();
+        foreach (var id in _queued.Keys)
+        {
+            if (_queued.TryRemove(id, out var fail))
+            {
+                fail(reason);
+            }
+        }
+
+        FailAll(reason);
     }
 
     private async Task TickAsync()
@@ -458,9 +515,14 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
         }
         catch (Exception e)
         {
-            // A failure to persist leaves the member unable to promise anything: stop it rather than lie.
+            // A failure to persist leaves the member unable to promise anything: stop it rather than lie. Proposals
+            // already in the log may or may not commit elsewhere; requests not yet taken in were not carried out.
             LogLoopFailed(_logger, e);
+            _failure = e;
             FailAll(new LeadershipLostException("the Raft member stopped: " + e.Message, e));
+            Halt(StoppedError());
+            _stopping.Cancel();
+            Publish(new LeadershipChange(false, 0, _core.Term));
             throw;
         }
     }
@@ -805,11 +867,13 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
         {
             await Task.WhenAll(_loop, _ticker).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is OperationCanceledException or InvalidOperationException or IOException)
+        catch (Exception e) when (e is OperationCanceledException or InvalidOperationException or IOException || _failure is not null)
         {
+            // A member that stopped on its own logged why when it did.
         }
 
         FailAll(new LeadershipLostException("the Raft member was stopped"));
+        Halt(StoppedError());
         if (_transport is not null)
         {
             await _transport.DisposeAsync().ConfigureAwait(false);

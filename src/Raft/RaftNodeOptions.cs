@@ -91,5 +91,30 @@ public sealed class LeadershipLostException : Exception
     }
 }
 
+/// <summary>
+/// The Raft member stopped on its own after it failed to persist (disk full, I/O error): the request was not carried
+/// out. The manager restarts the member from its files; retry once it has (the cause named in the message fixed).
+/// </summary>
+public sealed class RaftStoppedException : InvalidOperationException
+{
+    /// <summary>Creates the exception.</summary>
+    public RaftStoppedException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public RaftStoppedException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public RaftStoppedException()
+        : base("the Raft member stopped after a storage failure; the request was not carried out")
+    {
+    }
+}
+
 /// <summary>A leadership change, as the manager sees it to start or stop its leader-only components.</summary>
 public readonly record struct LeadershipChange(bool IsLeader, ulong Leader, ulong Term);

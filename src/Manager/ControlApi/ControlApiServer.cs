@@ -380,6 +380,10 @@ public sealed partial class ControlApiServer : Shoal.Api.Control.ControlBase
         {
             throw new RpcException(new Status(StatusCode.Unavailable, $"this manager can't write: {e.Message}; retry in a moment"));
         }
+        catch (RaftStoppedException e)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, $"{e.Message}; the manager restarts its Raft member from its files, retry once the cause is fixed"));
+        }
         catch (LeadershipLostException e)
         {
             throw new RpcException(new Status(StatusCode.Unavailable, $"the write may or may not have been applied: {e.Message}; read the object again before retrying"));
