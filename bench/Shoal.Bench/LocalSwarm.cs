@@ -7,7 +7,8 @@ using DockerNode = Shoal.DockerApi.Model.Node;
 namespace Shoal.Bench;
 
 /// <summary>
-/// A swarm of real <c>shoal agent</c> processes on loopback, under one short temporary root: the first manager founds
+/// A swarm of real <c>shoal agent</c> processes on loopback (or each in its own network namespace, see
+/// <see cref="LocalSwarmOptions.Hosts"/>), under one short temporary root: the first manager founds
 /// it through its local API, the other managers and the workers join, and the harness waits until every node is READY.
 /// Nodes are <see cref="SwarmNodeProcess"/>es the caller kills, stops, restarts, promotes and demotes. Disposing kills
 /// every process and deletes the root.
@@ -258,7 +259,15 @@ public sealed class LocalSwarm : IAsyncDisposable
     private SwarmNodeProcess Create(bool manager)
     {
         var name = manager ? $"m{_nextManager++}" : $"w{_nextWorker++}";
-        var node = new SwarmNodeProcess(name, Path.Combine(Root, name), FreePort(), _options.LogLevel, _options.Log);
+        NetnsHost? host = null;
+        if (_options.Hosts is { } hosts)
+        {
+            host = _nodes.Count < hosts.Hosts.Count
+                ? hosts[_nodes.Count]
+                : throw new InvalidOperationException($"node {name} needs a network-namespace host, but the {hosts.Hosts.Count} hosts of {hosts.Bridge} are taken; create more hosts");
+        }
+
+        var node = new SwarmNodeProcess(name, Path.Combine(Root, name), FreePort(), _options.LogLevel, _options.Log, host);
         _nodes.Add(node);
         return node;
     }
@@ -319,6 +328,13 @@ public sealed record LocalSwarmOptions
 
     /// <summary>Receives every line of every node, prefixed with the node's name.</summary>
     public Action<string>? Log { get; init; }
+
+    /// <summary>
+    /// Network-namespace hosts to run the nodes in: the n-th node created (m1, m2, …, w1, …, then added ones) runs in
+    /// host n and listens on its address. Null (the default): every node on the host's loopback. The caller owns
+    /// and disposes the hosts (after the swarm).
+    /// </summary>
+    public NetnsHosts? Hosts { get; init; }
 
     /// <summary>How long a node may take to serve its API, and the swarm to be READY.</summary>
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);

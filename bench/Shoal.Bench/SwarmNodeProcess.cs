@@ -8,7 +8,8 @@ namespace Shoal.Bench;
 
 /// <summary>
 /// One node as a real <c>shoal agent</c> process: its own data directory, local API socket and loopback cluster port
-/// (kept across restarts), its stdout and stderr captured line by line. It can be killed with SIGKILL, stopped with
+/// (kept across restarts; or an address in a network namespace, see <see cref="Host"/>), its stdout and stderr
+/// captured line by line. It can be killed with SIGKILL, stopped with
 /// SIGTERM and started again from the same data directory. Used by <see cref="LocalSwarm"/>, the benchmarks and the
 /// integration tests.
 /// </summary>
@@ -35,10 +36,15 @@ public sealed partial class SwarmNodeProcess : IAsyncDisposable
 
     static SwarmNodeProcess() => AppDomain.CurrentDomain.ProcessExit += (_, _) => KillStarted();
 
-    /// <summary>A node named <paramref name="name"/> in <paramref name="directory"/>, not started.</summary>
-    public SwarmNodeProcess(string name, string directory, int port, string logLevel = "info", Action<string>? log = null)
+    /// <summary>
+    /// A node named <paramref name="name"/> in <paramref name="directory"/>, not started. With <paramref name="host"/>
+    /// the process runs in that network namespace (<c>ip netns exec</c>, which execs the agent: same process ID) and
+    /// listens and advertises on the namespace's address; its local API socket stays reachable from the host.
+    /// </summary>
+    public SwarmNodeProcess(string name, string directory, int port, string logLevel = "info", Action<string>? log = null, NetnsHost? host = null)
     {
         Name = name;
+        Host = host;
         DataDirectory = directory;
         Port = port;
         ApiSocket = Path.Combine(directory, "shoal.sock");
@@ -61,8 +67,11 @@ public sealed partial class SwarmNodeProcess : IAsyncDisposable
     /// <summary>The cluster port it listens on while it is a manager.</summary>
     public int Port { get; }
 
-    /// <summary><c>127.0.0.1:port</c>: the address it listens on and advertises as a manager.</summary>
-    public string Address => $"127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)}";
+    /// <summary>The network namespace the node runs in, or null: the host's, on loopback.</summary>
+    public NetnsHost? Host { get; }
+
+    /// <summary><c>127.0.0.1:port</c> (or the namespace's address and port): the address it listens on and advertises as a manager.</summary>
+    public string Address => $"{Host?.Address ?? "127.0.0.1"}:{Port.ToString(CultureInfo.InvariantCulture)}";
 
     /// <summary>The local API socket.</summary>
     public string ApiSocket { get; }
@@ -114,12 +123,21 @@ public sealed partial class SwarmNodeProcess : IAsyncDisposable
 
         Directory.CreateDirectory(DataDirectory);
         var executable = ShoalExecutable.Locate();
-        var info = new ProcessStartInfo(executable.FileName)
+        var info = new ProcessStartInfo(Host is null ? executable.FileName : "ip")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (Host is not null)
+        {
+            // `ip netns exec` enters the namespace and execs the command in the same process (no fork).
+            foreach (var argument in new[] { "netns", "exec", Host.Namespace, executable.FileName })
+            {
+                info.ArgumentList.Add(argument);
+            }
+        }
+
         foreach (var argument in executable.Prefix)
         {
             info.ArgumentList.Add(argument);
@@ -141,7 +159,7 @@ public sealed partial class SwarmNodeProcess : IAsyncDisposable
         process.BeginErrorReadLine();
         _process = process;
         Started[process] = 0;
-        Note($"started pid {process.Id}: {executable} agent --data-dir {DataDirectory} --listen-addr {Address}");
+        Note($"started pid {process.Id}: {(Host is null ? string.Empty : $"ip netns exec {Host.Namespace} ")}{executable} agent --data-dir {DataDirectory} --listen-addr {Address}");
 
         var deadline = Stopwatch.GetTimestamp() + (long)((timeout ?? TimeSpan.FromSeconds(60)).TotalSeconds * Stopwatch.Frequency);
         while (!await Api.PingAsync(cancellationToken))
