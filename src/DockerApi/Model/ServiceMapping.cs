@@ -430,7 +430,7 @@ public static class ServiceMapping
                 Delay = DurationOf(restart.Delay),
                 Window = DurationOf(restart.Window),
             };
-            if (restart.MaxAttempts is { } attempts)
+            if (restart.MaxAttempts is { } attempts and > 0) // Docker: 0 (what the CLI sends by default) = no limit
             {
                 protoRestart.MaxAttempts = Int64Of(attempts, "TaskTemplate.RestartPolicy.MaxAttempts");
             }

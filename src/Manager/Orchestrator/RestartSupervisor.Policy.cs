@@ -49,7 +49,7 @@ public sealed partial class RestartSupervisor
             return RestartDecision.Never;
         }
 
-        if (policy is { HasMaxAttempts: true } && RestartsSoFar(newest, slot, WindowOf(policy)) >= policy.MaxAttempts)
+        if (policy is { HasMaxAttempts: true, MaxAttempts: > 0 } && RestartsSoFar(newest, slot, WindowOf(policy)) >= policy.MaxAttempts)
         {
             return RestartDecision.Never;
         }

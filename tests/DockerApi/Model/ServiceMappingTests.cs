@@ -182,6 +182,19 @@ public sealed class ServiceMappingTests
         Assert.Equal((80u, 8080u, Proto.PublishMode.Ingress), (port.TargetPort, port.PublishedPort, port.PublishMode));
     }
 
+    [Theory]
+    [InlineData(0, false)]
+    [InlineData(3, true)]
+    public void RestartMaxAttempts_ZeroAsTheCliSendsIt_MeansNoLimit(ulong attempts, bool limited)
+    {
+        // `docker service create --restart-delay 1s` sends MaxAttempts 0, which Docker reads as "no limit".
+        var body = """{"Name":"web","TaskTemplate":{"ContainerSpec":{"Image":"busybox"},"RestartPolicy":{"Condition":"any","Delay":1000000000,"MaxAttempts":N}}}""";
+        var proto = ServiceMapping.ToProto(Deserialize(body.Replace("N", attempts.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)));
+
+        Assert.Equal(limited, proto.Task.Restart.HasMaxAttempts);
+        Assert.Equal(limited ? (long)attempts : 0, proto.Task.Restart.MaxAttempts);
+    }
+
     [Fact]
     public void RegistryAuth_IsStoredWithTheSpec_ButNeverShown()
     {
@@ -350,7 +363,7 @@ internal static class RandomSpecs
                 };
                 if (random.Next(2) == 0)
                 {
-                    restart.MaxAttempts = random.Next(0, 5);
+                    restart.MaxAttempts = random.Next(1, 5); // 0 means no limit, as absent does: Docker shows neither
                 }
 
                 return restart;
