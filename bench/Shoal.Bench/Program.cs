@@ -26,9 +26,18 @@ using Shoal.Bench;
 //                                         update call -> completed, stop-first and start-first, against the minimum
 //                                         (batches - 1) x delay + monitor; fewest tasks running; then a failing health
 //                                         check with failure action pause, and with rollback
+// Scale with hollow workers (real join, mTLS session, worker; no runtime) in this process, 3 drained managers:
+//   scale [--workers 100,1000,2500] [--tasks 10000,50000,100000] [--reschedule-tasks 10000] [--heartbeat 5]
+//         [--join-concurrency 16] [--kill-fraction 0.1] [--steady-seconds 20] [--json path]
+//                                         per N: all READY, managers' CPU/RSS, service of M up and removed, 10 %
+//                                         killed -> tasks running elsewhere, kill -9 of the leader -> write accepted
+// The same docker CLI scenario against a local single-node Docker swarm (Debian's dockerd, root) and a 1-node Shoal swarm:
+//   side-by-side [--replicas 50] [--scale 200] [--reps 3] [--restart-delay 0s]
+//                                         create (foreground) -> scale (foreground) -> kill -9 of a task's process ->
+//                                         back at N running -> rm -> processes gone; both columns and Shoal / Docker
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: Shoal.Bench raft-member|raft-throughput|raft-failover|node-join|node-down|worker-failover|service-up|service-reschedule|service-update [options]");
+    Console.Error.WriteLine("usage: Shoal.Bench raft-member|raft-throughput|raft-failover|node-join|node-down|worker-failover|service-up|service-reschedule|service-update|side-by-side|scale [options]");
     return 2;
 }
 
@@ -159,6 +168,28 @@ switch (args[0])
             int.Parse(Option("--reps", "3"), CultureInfo.InvariantCulture),
             bool.Parse(Option("--failures", "true")),
             args.Contains("--verbose"));
+
+    case "side-by-side":
+        return await SideBySide.RunAsync(
+            int.Parse(Option("--replicas", "50"), CultureInfo.InvariantCulture),
+            int.Parse(Option("--scale", "200"), CultureInfo.InvariantCulture),
+            int.Parse(Option("--reps", "3"), CultureInfo.InvariantCulture),
+            args.Contains("--restart-delay") ? Option("--restart-delay", "5s") : null,
+            args.Contains("--verbose"));
+
+    case "scale":
+        return await ScaleScenarios.RunAsync(new ScaleOptions
+        {
+            Workers = [.. Option("--workers", "100,1000,2500").Split(',').Select(w => int.Parse(w, CultureInfo.InvariantCulture))],
+            Tasks = [.. Option("--tasks", "10000,50000,100000").Split(',').Select(t => int.Parse(t, CultureInfo.InvariantCulture))],
+            RescheduleTasks = int.Parse(Option("--reschedule-tasks", "10000"), CultureInfo.InvariantCulture),
+            Heartbeat = Seconds(Option("--heartbeat", "5")),
+            JoinConcurrency = int.Parse(Option("--join-concurrency", "16"), CultureInfo.InvariantCulture),
+            KillFraction = double.Parse(Option("--kill-fraction", "0.1"), CultureInfo.InvariantCulture),
+            SteadySample = Seconds(Option("--steady-seconds", "20")),
+            JsonPath = args.Contains("--json") ? Option("--json", "scale.json") : null,
+            Verbose = args.Contains("--verbose"),
+        });
 
     case "scheduler":
         return await SchedulerBench.RunAsync(args);
