@@ -16,6 +16,7 @@ public abstract class LocalSwarmTests : IAsyncDisposable
     protected static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
     protected static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(1);
     private readonly List<LocalSwarm> _swarms = [];
+    private readonly List<IAsyncDisposable> _afterSwarms = [];
 
     protected static ITestOutputHelper? Output => TestContext.Current.TestOutputHelper;
 
@@ -47,8 +48,16 @@ public abstract class LocalSwarmTests : IAsyncDisposable
             }
         }
 
+        foreach (var resource in _afterSwarms)
+        {
+            await resource.DisposeAsync();
+        }
+
         GC.SuppressFinalize(this);
     }
+
+    /// <summary>Disposes <paramref name="resource"/> (e.g. the network namespaces the nodes ran in) after the swarms.</summary>
+    protected void DisposeAfterSwarms(IAsyncDisposable resource) => _afterSwarms.Add(resource);
 
     protected static Task<(int ExitCode, string Output, string Error)> DockerAsync(SwarmNodeProcess node, string config, params string[] arguments) =>
         DockerCli.RunAsync(node.ApiSocket, config, arguments, TimeSpan.FromSeconds(60), Cancellation);
@@ -75,13 +84,14 @@ public abstract class LocalSwarmTests : IAsyncDisposable
             () => "still alive: " + string.Join(", ", processes.Where(p => p.IsAlive())),
             Cancellation);
 
-    protected async Task<LocalSwarm> StartAsync(int managers, int workers, TimeSpan? heartbeat = null)
+    protected async Task<LocalSwarm> StartAsync(int managers, int workers, TimeSpan? heartbeat = null, LocalSwarmOptions? options = null)
     {
         var started = Stopwatch.GetTimestamp();
         var period = heartbeat ?? Heartbeat;
-        var swarm = await LocalSwarm.StartAsync(managers, workers, period, new LocalSwarmOptions { KeepRoot = true }, Cancellation);
+        var swarm = await LocalSwarm.StartAsync(managers, workers, period, (options ?? new LocalSwarmOptions()) with { KeepRoot = true }, Cancellation);
         _swarms.Add(swarm);
-        Output?.WriteLine($"{managers} managers and {workers} workers READY in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms (heartbeat {period.TotalMilliseconds:0} ms), under {swarm.Root}");
+        var where = options?.Hosts is { } hosts ? $" on {hosts}" : string.Empty;
+        Output?.WriteLine($"{managers} managers and {workers} workers READY in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms (heartbeat {period.TotalMilliseconds:0} ms){where}, under {swarm.Root}");
         return swarm;
     }
 }

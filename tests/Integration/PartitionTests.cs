@@ -14,21 +14,14 @@ namespace Shoal.Integration.Tests;
 /// bridge, iptables rules, agents and task processes are removed in teardown whatever happens.
 /// </summary>
 [UnsupportedOSPlatform("windows")]
-public sealed class PartitionTests : IAsyncDisposable
+public sealed class PartitionTests : LocalSwarmTests
 {
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
-    private static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(1);
-    private readonly List<LocalSwarm> _swarms = [];
     private readonly List<NetnsHosts> _hosts = [];
-
-    private static ITestOutputHelper? Output => TestContext.Current.TestOutputHelper;
-
-    private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
 
     [Fact]
     public async Task LeaderCutFromTheOtherManagers_RefusesWrites_MajorityElectsAndAccepts_AfterHealingAllConvergeWithNoAcknowledgedWriteLost()
     {
-        var swarm = await StartAsync(managers: 3, workers: 1);
+        var swarm = await StartInHostsAsync(managers: 3, workers: 1);
         var old = await swarm.WaitForLeaderAsync(Deadline, cancellationToken: Cancellation);
         var majority = swarm.Nodes.Where(n => n.Name.StartsWith('m') && n != old).ToList();
         var hosts = _hosts[^1];
@@ -121,7 +114,7 @@ public sealed class PartitionTests : IAsyncDisposable
     [Fact]
     public async Task WorkerCutOff_GoesDown_ItsTasksMoveToTheOtherWorker_AfterHealingItsOldTasksEnd_NoSlotRunsTwice()
     {
-        var swarm = await StartAsync(managers: 1, workers: 2);
+        var swarm = await StartInHostsAsync(managers: 1, workers: 2);
         var hosts = _hosts[^1];
         var (manager, w1, w2) = (swarm["m1"], swarm["w1"], swarm["w2"]);
         await DrainAsync(manager);
@@ -152,7 +145,7 @@ public sealed class PartitionTests : IAsyncDisposable
     {
         // Either direction breaks the worker's session: worker → manager loses its heartbeats; manager → worker loses
         // the answers and the TCP acknowledgements, so the worker's stream stalls and its reconnects never complete.
-        var swarm = await StartAsync(managers: 1, workers: 2);
+        var swarm = await StartInHostsAsync(managers: 1, workers: 2);
         var hosts = _hosts[^1];
         var (manager, w2) = (swarm["m1"], swarm["w2"]);
         await DrainAsync(manager);
@@ -179,41 +172,6 @@ public sealed class PartitionTests : IAsyncDisposable
         var healed = Stopwatch.GetTimestamp();
         await hosts.HealAsync(Cancellation);
         await ExpectRecoveredAsync(swarm, manager, w2, id, lostProcesses, healed);
-    }
-
-    /// <inheritdoc/>
-    public async ValueTask DisposeAsync()
-    {
-        foreach (var swarm in _swarms)
-        {
-            if (TestContext.Current.TestState?.Result is not TestResult.Passed)
-            {
-                Output?.WriteLine(swarm.Diagnostics(int.MaxValue));
-            }
-
-            // The agents first (they would restart what is killed under them), then what outlived them.
-            await swarm.DisposeAsync();
-            var killed = TaskProcesses.KillAll(swarm.Root);
-            if (killed > 0)
-            {
-                Output?.WriteLine($"killed {killed} task processes left under {swarm.Root}");
-            }
-
-            try
-            {
-                Directory.Delete(swarm.Root, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
-        }
-
-        foreach (var hosts in _hosts)
-        {
-            await hosts.DisposeAsync();
-        }
-
-        GC.SuppressFinalize(this);
     }
 
     private static ServiceSpec Sleeper(string name, ulong replicas) => new()
@@ -297,19 +255,6 @@ public sealed class PartitionTests : IAsyncDisposable
         Output?.WriteLine("final tasks: " + string.Join("; ", all.OrderBy(t => t.Slot).Select(t => $"slot {t.Slot} {swarm.ByNodeId(t.NodeID ?? string.Empty)?.Name} {t.Status.State}")));
     }
 
-    private static async Task<List<SwarmTask>> WaitForRunningAsync(LocalSwarm swarm, SwarmNodeProcess manager, string id, int count, string what)
-    {
-        List<SwarmTask> last = [];
-        await swarm.WaitForAsync(
-            async ct => (last = await manager.Api.TasksAsync(id, TaskStates.Running, ct)).Count(t => t.Status.State == TaskStates.Running) == count,
-            what,
-            Deadline,
-            TimeSpan.FromMilliseconds(100),
-            () => "last seen: " + ServiceTasks.Describe(swarm, last),
-            Cancellation);
-        return [.. last.Where(t => t.Status.State == TaskStates.Running)];
-    }
-
     /// <summary>Waits until one of <paramref name="candidates"/> says, through its own API, that it leads.</summary>
     private static async Task<SwarmNodeProcess> WaitForSelfLeaderAsync(LocalSwarm swarm, IReadOnlyList<SwarmNodeProcess> candidates, string what)
     {
@@ -367,19 +312,16 @@ public sealed class PartitionTests : IAsyncDisposable
         }
     }
 
-    private async Task<LocalSwarm> StartAsync(int managers, int workers)
+    private async Task<LocalSwarm> StartInHostsAsync(int managers, int workers)
     {
         Assert.SkipUnless(NetnsHosts.Unavailable() is null, "partition tests skipped: " + NetnsHosts.Unavailable());
         var started = Stopwatch.GetTimestamp();
         var hosts = await NetnsHosts.CreateAsync(managers + workers, line => Output?.WriteLine(line), Cancellation);
         _hosts.Add(hosts);
+        DisposeAfterSwarms(hosts);
         Output?.WriteLine($"{hosts} created in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms");
 
         // Three managers join one at a time; on a loaded 2-core machine that alone has taken close to a minute.
-        var options = new LocalSwarmOptions { KeepRoot = true, Hosts = hosts, StartTimeout = TimeSpan.FromSeconds(120) };
-        var swarm = await LocalSwarm.StartAsync(managers, workers, Heartbeat, options, Cancellation);
-        _swarms.Add(swarm);
-        Output?.WriteLine($"{managers} managers and {workers} workers READY in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms (heartbeat {Heartbeat.TotalMilliseconds:0} ms) on {hosts}, under {swarm.Root}");
-        return swarm;
+        return await StartAsync(managers, workers, options: new LocalSwarmOptions { Hosts = hosts, StartTimeout = TimeSpan.FromSeconds(120) });
     }
 }
