@@ -79,6 +79,9 @@ public sealed partial class SwarmNodeProcess : IAsyncDisposable
     /// <summary>The local API.</summary>
     public SwarmApiClient Api { get; }
 
+    /// <summary>Variables added to the agent's environment at its next start (e.g. a faked clock for one node).</summary>
+    public Dictionary<string, string> Environment { get; } = new(StringComparer.Ordinal);
+
     /// <summary>The node's ID once it is in a swarm (set by <see cref="RefreshNodeIdAsync"/>).</summary>
     public string? NodeId { get; private set; }
 
@@ -129,6 +132,11 @@ public sealed partial class SwarmNodeProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (var (key, value) in Environment)
+        {
+            info.Environment[key] = value;
+        }
+
         if (Host is not null)
         {
             // `ip netns exec` enters the namespace and execs the command in the same process (no fork).

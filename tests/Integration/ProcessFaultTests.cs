@@ -372,6 +372,72 @@ public sealed class ProcessFaultTests : LocalSwarmTests
         }
     }
 
+    /// <summary>
+    /// A worker whose clock jumps (libfaketime preloaded into its agent only, the offset read from a file at every
+    /// clock read; its monotonic clock is left alone, as a wall-clock step leaves it): two hours ahead, then two hours
+    /// behind the managers'. Checks: the worker is never shown DOWN; rolling updates of its tasks (parallelism 1,
+    /// delay 1 s, monitor 1 s), which time batches and monitor windows from the tasks' status times, complete within
+    /// their usual time after each jump, every task running the new spec.
+    /// </summary>
+    [Fact]
+    public async Task ClockJumpsOnAWorker_ItStaysReady_AndRollingUpdatesOfItsTasksComplete()
+    {
+        const string FakeTime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+        Assert.SkipUnless(File.Exists(FakeTime), $"libfaketime is not installed at {FakeTime} (Debian package faketime)");
+        var swarm = await StartAsync(managers: 1, workers: 1);
+        var manager = swarm["m1"];
+        var worker = swarm["w1"];
+        var offset = Path.Combine(swarm.Root, "w1-clock");
+        await File.WriteAllTextAsync(offset, "+0", Cancellation);
+        await worker.StopAsync();
+        worker.Environment["LD_PRELOAD"] = FakeTime;
+        worker.Environment["FAKETIME_TIMESTAMP_FILE"] = offset;
+        worker.Environment["FAKETIME_NO_CACHE"] = "1";
+        worker.Environment["FAKETIME_DONT_FAKE_MONOTONIC"] = "1";
+        await worker.StartAsync(cancellationToken: Cancellation);
+        await swarm.WaitForNodesAsync(list => list.All(n => n.Status.State == NodeStates.Ready), "w1 READY again with its faked clock", Deadline, Cancellation);
+
+        var spec = SleepService("clock", 2);
+        spec.TaskTemplate.Placement = new Placement { Constraints = ["node.role==worker"] };
+        spec.UpdateConfig = new UpdateConfig { Parallelism = 1, Delay = Nanoseconds(TimeSpan.FromSeconds(1)), Monitor = Nanoseconds(TimeSpan.FromSeconds(1)) };
+        var id = await manager.Api.CreateServiceAsync(spec, Cancellation);
+        await WaitForRunningAsync(swarm, manager, id, 2, "2 tasks of clock running on w1");
+
+        var everDown = false;
+        using var watching = CancellationTokenSource.CreateLinkedTokenSource(Cancellation);
+        var watch = Task.Run(async () =>
+        {
+            while (!watching.IsCancellationRequested)
+            {
+                try
+                {
+                    everDown |= (await manager.Api.NodeAsync(worker.NodeId!, watching.Token)).Status.State == NodeStates.Down;
+                    await Task.Delay(200, watching.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        });
+
+        foreach (var (jump, step) in new[] { ("+2h", 1), ("-2h", 2) })
+        {
+            await File.WriteAllTextAsync(offset, jump, Cancellation);
+            var started = Stopwatch.GetTimestamp();
+            await manager.Api.UpdateServiceAsync(id, s => s.TaskTemplate.ContainerSpec!.Env = ["STEP=" + step.ToString(CultureInfo.InvariantCulture)], Cancellation);
+            var observed = await RolloutWatch.UntilAsync(manager.Api, id, [UpdateStates.Completed, UpdateStates.Paused], TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(60), cancellationToken: Cancellation);
+            Output?.WriteLine($"worker clock {jump}: update {observed}, {Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms after the update call");
+            Assert.Equal(UpdateStates.Completed, observed.Status.State);
+            var running = await WaitForRunningAsync(swarm, manager, id, 2, $"2 tasks of clock running step {step}");
+            Assert.All(running, t => Assert.Equal(step, Step(t.Spec)));
+        }
+
+        await watching.CancelAsync();
+        await watch;
+        Assert.False(everDown, "w1 was shown DOWN after its clock jumped");
+    }
+
     private static string ServiceName(int step) => "svc-" + step.ToString(CultureInfo.InvariantCulture);
 
     private static async Task<ulong> CreateServiceAsync(SwarmNodeProcess manager, int step, CancellationToken cancellationToken)

@@ -32,8 +32,14 @@ internal static class TaskFacts
     /// <summary>When the task was created (the store stamps it; the restart delay counts from it).</summary>
     public static DateTimeOffset CreatedAt(SwarmTask task) => task.Meta?.CreatedAt?.ToDateTimeOffset() ?? DateTimeOffset.MinValue;
 
-    /// <summary>When the task's status last changed (for a terminal task: when it ended).</summary>
-    public static DateTimeOffset StatusAt(SwarmTask task) => task.Status?.Timestamp?.ToDateTimeOffset() ?? CreatedAt(task);
+    /// <summary>
+    /// When the task's status last changed (for a terminal task: when it ended), on the managers' clock: when the
+    /// dispatcher applied the agent's report (<c>applied_at</c>), else the status's own time (statuses the managers
+    /// write carry their clock). An agent's own timestamp is not used for timing: a worker's clock may be hours off,
+    /// and update delays, monitor windows and restart windows would stall or vanish with it.
+    /// </summary>
+    public static DateTimeOffset StatusAt(SwarmTask task) =>
+        task.Status?.AppliedAt?.ToDateTimeOffset() ?? task.Status?.Timestamp?.ToDateTimeOffset() ?? CreatedAt(task);
 
     /// <summary>Orders tasks oldest first: by creation, then (created in the same instant) by their last status.</summary>
     public static IComparer<SwarmTask> ByAge { get; } = Comparer<SwarmTask>.Create((a, b) =>
