@@ -12,7 +12,8 @@ public sealed partial class ShoalNode
     /// <summary>
     /// Watches a manager part's Raft member: should it stop on its own — it could not persist (disk full, I/O error)
     /// and so can promise nothing any more — the manager part is stopped and started again from its files, as after a
-    /// restart of the node (a torn last write is cut away on open). The first restart comes after 1 s; failures that
+    /// restart of the node (a torn last write is cut away on open). The first restart comes 1 s after the failure (the
+    /// stopped member answers every request with the cause meanwhile); failures that
     /// repeat within a minute double the wait, up to 30 s, so a disk that stays full is retried without a busy loop.
     /// Meanwhile the node reports the error with its cause, and every write through it fails at once naming it.
     /// </summary>
@@ -46,6 +47,9 @@ public sealed partial class ShoalNode
         {
             try
             {
+                // The stopped member keeps answering every request at once with the cause until the manager part
+                // is replaced; the calls in flight when it stopped get their answers before their channel goes.
+                await Task.Delay(delay, _options.TimeProvider, _stopping.Token).ConfigureAwait(false);
                 await _gate.WaitAsync(_stopping.Token).ConfigureAwait(false);
                 try
                 {
@@ -61,8 +65,6 @@ public sealed partial class ShoalNode
                 {
                     _gate.Release();
                 }
-
-                await Task.Delay(delay, _options.TimeProvider, _stopping.Token).ConfigureAwait(false);
 
                 // The role reconcile starts the manager part again from its Raft state (and retries with its own backoff).
                 ScheduleRoleReconcile();
