@@ -38,7 +38,7 @@ public sealed partial class ShoalNode
             var now = _options.TimeProvider.GetUtcNow();
             _raftFailures = now - _lastRaftFailure < TimeSpan.FromMinutes(1) ? _raftFailures + 1 : 0;
             _lastRaftFailure = now;
-            delay = TimeSpan.FromSeconds(Math.Min(30, 1 << Math.Min(_raftFailures, 5)));
+            delay = RetryDelay(_raftFailures);
         }
 
         SetError($"this manager's Raft member stopped: {cause.Message}; it restarts from its files in {delay.TotalSeconds:0} s (fix the cause: e.g. free disk space)");
@@ -74,6 +74,9 @@ public sealed partial class ShoalNode
             }
         });
     }
+
+    /// <summary>The wait before retrying a manager-part change after <paramref name="attempt"/> failures: 1 s, doubling to 30 s.</summary>
+    private static TimeSpan RetryDelay(int attempt) => TimeSpan.FromSeconds(Math.Min(30, 1 << Math.Min(attempt, 5)));
 
     [LoggerMessage(EventId = 9015, Level = LogLevel.Error, Message = "This manager's Raft member stopped ({Cause}): the manager part stops and restarts from its files in {Seconds} s")]
     private static partial void LogRaftStopped(ILogger logger, string cause, double seconds, Exception exception);

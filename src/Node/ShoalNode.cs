@@ -694,7 +694,7 @@ public sealed partial class ShoalNode : ISwarmNode, IAsyncDisposable
 
             try
             {
-                await Task.Delay(TimeSpan.FromSeconds(Math.Min(30, 1 << Math.Min(attempt, 5))), _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(RetryDelay(attempt), _options.TimeProvider, cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {

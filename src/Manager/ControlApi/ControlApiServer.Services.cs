@@ -6,6 +6,7 @@ using Shoal.Api;
 using Shoal.Api.Naming;
 using Shoal.Api.Validation;
 using Shoal.Manager.Allocator;
+using Shoal.Manager.Orchestrator.Update;
 using Shoal.Store;
 
 namespace Shoal.Manager.ControlApi;
@@ -118,7 +119,7 @@ public sealed partial class ControlApiServer
                     throw OutOfSequence();
                 }
 
-                var service = stored.Clone();
+                Service service;
                 if (request.Rollback)
                 {
                     var previous = stored.PreviousSpec ?? throw Precondition($"service {stored.Id} does not have a previous spec");
@@ -128,19 +129,11 @@ public sealed partial class ControlApiServer
                         EnsurePortsFree(tx, stored.Id, previous);
                     }
 
-                    service.Spec = previous.Clone();
-                    service.SpecVersion = stored.PreviousSpecVersion;
-                    service.PreviousSpec = stored.Spec?.Clone();
-                    service.PreviousSpecVersion = stored.SpecVersion;
-                    service.UpdateStatus = new UpdateStatus
-                    {
-                        State = UpdateState.RollbackStarted,
-                        Message = "manually requested rollback",
-                        StartedAt = now,
-                    };
+                    service = ServiceRollback.Swapped(stored, "manually requested rollback", now);
                 }
                 else
                 {
+                    service = stored.Clone();
                     var spec = request.Spec!;
                     EnsureSameIdentity(stored, spec);
                     EnsureReferencesExist(tx, spec);

@@ -448,18 +448,7 @@ public sealed partial class UpdateSupervisor
                 return false;
             }
 
-            var copy = current.Clone();
-            copy.Spec = current.PreviousSpec.Clone();
-            copy.SpecVersion = current.PreviousSpecVersion;
-            copy.PreviousSpec = current.Spec.Clone();
-            copy.PreviousSpecVersion = current.SpecVersion;
-            copy.UpdateStatus = new UpdateStatus
-            {
-                State = UpdateState.RollbackStarted,
-                StartedAt = Timestamp.FromDateTimeOffset(now),
-                Message = message,
-            };
-            tx.Update(copy);
+            tx.Update(ServiceRollback.Swapped(current, message, Timestamp.FromDateTimeOffset(now)));
             return true;
         });
         UpdateLog.StatusChanged(_loop.Logger, service.Id, service.Spec.Annotations?.Name, UpdateState.RollbackStarted, message);

@@ -1,5 +1,6 @@
 using Google.Protobuf.WellKnownTypes;
 using Shoal.Api;
+using Shoal.Manager.Orchestrator.Update;
 using Shoal.Store;
 using Shoal.TestKit;
 
@@ -92,18 +93,7 @@ internal sealed class UpdateHarness : IAsyncDisposable
         return Store.UpdateAsync(tx =>
         {
             var stored = tx.Services.Get(serviceId)!;
-            var copy = stored.Clone();
-            copy.Spec = stored.PreviousSpec.Clone();
-            copy.SpecVersion = stored.PreviousSpecVersion;
-            copy.PreviousSpec = stored.Spec.Clone();
-            copy.PreviousSpecVersion = stored.SpecVersion;
-            copy.UpdateStatus = new UpdateStatus
-            {
-                State = UpdateState.RollbackStarted,
-                Message = "manually requested rollback",
-                StartedAt = Timestamp.FromDateTimeOffset(Inner.Time.GetUtcNow()),
-            };
-            tx.Update(copy);
+            tx.Update(ServiceRollback.Swapped(stored, "manually requested rollback", Timestamp.FromDateTimeOffset(Inner.Time.GetUtcNow())));
         });
     }
 
