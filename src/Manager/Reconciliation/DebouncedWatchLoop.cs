@@ -95,10 +95,11 @@ internal sealed class DebouncedWatchLoop
             }
 
             TimeSpan? wait = null;
+            var due = DateTimeOffset.MaxValue;
             if (firstChange is { } first)
             {
                 var now = Time.GetUtcNow();
-                var due = Min(lastCommit + QuietGap, first + MaxLatency);
+                due = Min(lastCommit + QuietGap, first + MaxLatency);
                 if (due <= now)
                 {
                     firstChange = null;
@@ -119,6 +120,14 @@ internal sealed class DebouncedWatchLoop
             {
                 using var delayCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 var delay = Task.Delay(timeout, Time, delayCancel.Token);
+                if (Time.GetUtcNow() >= due)
+                {
+                    // The clock passed the due time between reading it and arming the timer (which counts from when it
+                    // is armed): pass now rather than a whole timeout late.
+                    await delayCancel.CancelAsync();
+                    continue;
+                }
+
                 var done = await Task.WhenAny(waiting, delay);
                 await delayCancel.CancelAsync();
                 if (done != waiting)
