@@ -1,4 +1,5 @@
 using Grpc.Core;
+using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Shoal.Api;
@@ -28,6 +29,9 @@ public sealed partial class AgentSession : IDisposable
     private readonly Lock _lock = new();
     private readonly Dictionary<string, PendingStatus> _pending = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _reportSignal = new(0);
+
+    // Channels (and so TLS connections) kept across registrations, by manager address: only the RunAsync loop uses it.
+    private readonly Dictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
     private List<WeightedPeer> _managers;
     private Node? _node;
     private string? _sessionId;
@@ -157,6 +161,11 @@ public sealed partial class AgentSession : IDisposable
             while (!cancellationToken.IsCancellationRequested)
             {
                 var address = PickManager(failedSinceLastSession);
+                foreach (var gone in _channels.Keys.Where(a => Managers.All(m => m.Addr != a)).ToList())
+                {
+                    DropChannel(gone);
+                }
+
                 var established = false;
                 try
                 {
@@ -171,6 +180,11 @@ public sealed partial class AgentSession : IDisposable
                     if (established)
                     {
                         failedSinceLastSession.Clear();
+                    }
+
+                    if (!ConnectionOutlives(e))
+                    {
+                        DropChannel(address);
                     }
 
                     failedSinceLastSession.Add(address);
@@ -199,7 +213,46 @@ public sealed partial class AgentSession : IDisposable
         }
         finally
         {
+            foreach (var channel in _channels.Values)
+            {
+                channel.Dispose();
+            }
+
+            _channels.Clear();
             Volatile.Write(ref _running, 0);
+        }
+    }
+
+    /// <summary>
+    /// Channels opened to managers so far, each with its TLS connection (registrations a manager refused reuse theirs).
+    /// </summary>
+    public int ChannelsOpened { get; private set; }
+
+    /// <summary>
+    /// Whether the connection a session failed on is worth keeping for the next registration: when a manager refused
+    /// or ended the session itself (no leader yet, its dispatcher not running, rate limited) the connection is sound,
+    /// and a new one would cost both sides a TLS handshake, thousands at once after a leader change. Failures the
+    /// client saw on the wire (connection refused or reset, a missed deadline, a stream cut) drop it: it may be stale.
+    /// </summary>
+    internal static bool ConnectionOutlives(Exception e) => e is RpcException { Status.DebugException: null } rpc
+        && rpc.StatusCode is StatusCode.Unavailable or StatusCode.FailedPrecondition or StatusCode.ResourceExhausted or StatusCode.NotFound or StatusCode.Aborted;
+
+    private GrpcChannel ChannelTo(string address)
+    {
+        if (!_channels.TryGetValue(address, out var channel))
+        {
+            _channels[address] = channel = ClusterChannels.Create(address, _security);
+            ChannelsOpened++;
+        }
+
+        return channel;
+    }
+
+    private void DropChannel(string address)
+    {
+        if (_channels.Remove(address, out var channel))
+        {
+            channel.Dispose();
         }
     }
 
@@ -240,8 +293,7 @@ public sealed partial class AgentSession : IDisposable
 
     private async Task RunSessionAsync(string address, Action established, CancellationToken cancellationToken)
     {
-        using var channel = ClusterChannels.Create(address, _security);
-        var client = new Shoal.Api.Dispatcher.DispatcherClient(channel);
+        var client = new Shoal.Api.Dispatcher.DispatcherClient(ChannelTo(address));
         using var session = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var token = session.Token;
         var request = new SessionRequest { Description = _descriptions.Describe(), PreviousSessionId = SessionId ?? string.Empty };

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Runtime.CompilerServices;
 using ServiceDescriptor = Google.Protobuf.Reflection.ServiceDescriptor;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -25,12 +26,18 @@ public sealed class ClusterPortServer : IAsyncDisposable
     public const int MaxStreamsPerConnection = 1 << 20;
 
     private readonly WebApplication _app;
+    private readonly StrongBox<long> _handshakes;
+    private int _disposed;
 
-    private ClusterPortServer(WebApplication app, MethodAuthorizationTable table)
+    private ClusterPortServer(WebApplication app, MethodAuthorizationTable table, StrongBox<long> handshakes)
     {
         _app = app;
         Table = table;
+        _handshakes = handshakes;
     }
+
+    /// <summary>TLS handshakes started on the port (one per client connection); each one costs the manager CPU.</summary>
+    public long TlsHandshakes => Interlocked.Read(ref _handshakes.Value);
 
     /// <summary>The authorization table the port enforces.</summary>
     public MethodAuthorizationTable Table { get; }
@@ -95,6 +102,7 @@ public sealed class ClusterPortServer : IAsyncDisposable
 
             options.EnableDetailedErrors = false;
         });
+        var handshakes = new StrongBox<long>();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -107,7 +115,11 @@ public sealed class ClusterPortServer : IAsyncDisposable
                 listen.Protocols = HttpProtocols.Http2;
                 listen.UseHttps(new TlsHandshakeCallbackOptions
                 {
-                    OnConnection = _ => ValueTask.FromResult(ClusterTls.ServerOptions(security, authenticator)),
+                    OnConnection = _ =>
+                    {
+                        Interlocked.Increment(ref handshakes.Value);
+                        return ValueTask.FromResult(ClusterTls.ServerOptions(security, authenticator));
+                    },
                     HandshakeTimeout = TimeSpan.FromSeconds(10),
                 });
             });
@@ -134,12 +146,17 @@ public sealed class ClusterPortServer : IAsyncDisposable
         }
 
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
-        return new ClusterPortServer(app, table);
+        return new ClusterPortServer(app, table, handshakes);
     }
 
     /// <summary>Stops the listener, letting calls in flight finish for up to two seconds.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         // Long-lived streams (Raft, sessions) never finish by themselves: give calls a moment, then cut them.
         using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(2));
         await _app.StopAsync(grace.Token).ConfigureAwait(false);

@@ -1,4 +1,5 @@
 using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
 using Shoal.Api;
 using Shoal.Manager.Tests.Dispatching;
 using Shoal.TestKit;
@@ -108,5 +109,53 @@ public sealed class AgentSessionTests
 
         await report.WaitAsync(TimeSpan.FromSeconds(20), Ct);
         Assert.Equal(TaskState.Running, harness.Store.View().Tasks.Get(task.Id)!.Status.State);
+    }
+
+    [Fact]
+    public async Task RegistrationsAManagerRefuses_ReuseOneConnection_WhileOneToADeadManagerIsDropped()
+    {
+        // Two managers, no dispatcher running (as between a leader's death and the next one's start): every
+        // registration is refused. Thousands of agents retrying at once must not each cost a TLS handshake per retry.
+        await using var harness = await DispatcherHarness.StartAsync(managers: 2, run: false);
+        var worker = harness.Issue();
+        var failures = 0;
+        var session = harness.Agent(worker);
+        session.SessionFailed += (_, _) => Interlocked.Increment(ref failures);
+        await using var agent = new RunningAgent(session);
+        await Eventually.TrueAsync(() => Volatile.Read(ref failures) >= 8, "eight refused registrations");
+
+        Assert.Equal(1, session.ChannelsOpened);
+        Assert.Equal(1, harness.Managers[0].Port.TlsHandshakes);
+        harness.Managers[0].Start();
+        await Eventually.TrueAsync(() => session.IsConnected && harness.StateOf(worker.NodeId) == NodeState.Ready, "the worker READY once a dispatcher runs");
+        Assert.Equal(1, harness.Managers[0].Port.TlsHandshakes);
+
+        // The manager dies: its connection is refused from then on, and that channel is dropped (a new one is opened
+        // for each try, so a manager that comes back is reached on a fresh connection).
+        await harness.Managers[0].StopAsync();
+        await harness.Managers[0].Port.DisposeAsync();
+        var before = session.ChannelsOpened;
+        var failed = Volatile.Read(ref failures);
+        await Eventually.TrueAsync(() => Volatile.Read(ref failures) >= failed + 6, "six failed registrations with the first manager gone");
+
+        // Six tries alternate over both managers (at least two on the dead one): the dead one's channel was opened
+        // again, the live one's (refusing, its dispatcher not running) is kept.
+        Assert.True(session.ChannelsOpened >= before + 2, $"{session.ChannelsOpened - before} channels opened for {Volatile.Read(ref failures) - failed} tries");
+        Assert.Equal(1, harness.Managers[1].Port.TlsHandshakes);
+    }
+
+    [Theory]
+    [InlineData(StatusCode.Unavailable, null, true)]
+    [InlineData(StatusCode.ResourceExhausted, null, true)]
+    [InlineData(StatusCode.FailedPrecondition, null, true)]
+    [InlineData(StatusCode.Unavailable, "connection refused", false)]
+    [InlineData(StatusCode.DeadlineExceeded, null, false)]
+    [InlineData(StatusCode.Unauthenticated, null, false)]
+    [InlineData(StatusCode.PermissionDenied, null, false)]
+    public void AConnectionOutlivesOnlyARefusalTheManagerSent(StatusCode code, string? clientSideCause, bool kept)
+    {
+        var status = new Status(code, "refused", clientSideCause is null ? null : new IOException(clientSideCause));
+        Assert.Equal(kept, AgentSession.ConnectionOutlives(new RpcException(status)));
+        Assert.False(AgentSession.ConnectionOutlives(new IOException("the manager ended the session stream")));
     }
 }

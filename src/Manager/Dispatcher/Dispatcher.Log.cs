@@ -22,6 +22,9 @@ public sealed partial class Dispatcher
     [LoggerMessage(EventId = 5113, Level = LogLevel.Warning, Message = "Node {NodeId} did not register again within the grace after the leader change; it is marked DOWN")]
     private static partial void LogGraceOver(ILogger logger, string nodeId);
 
+    [LoggerMessage(EventId = 5114, Level = LogLevel.Information, Message = "Nodes are still registering again {ElapsedSeconds:0} s after the leader change ({Waiting} UNKNOWN): their grace is extended while they come back, up to {MaxSeconds:0} s")]
+    private static partial void LogGraceExtended(ILogger logger, double elapsedSeconds, int waiting, double maxSeconds);
+
     [LoggerMessage(EventId = 5120, Level = LogLevel.Debug, Message = "Wrote {Count} node status changes in {Commits} transactions")]
     private static partial void LogNodeWrites(ILogger logger, int count, int commits);
 

@@ -20,6 +20,12 @@ public sealed partial class Dispatcher
         private readonly Dictionary<string, Queue<DateTimeOffset>> _registrations = new(StringComparer.Ordinal);
         private readonly CancellationTokenSource _stopping = new();
 
+        // The leader-change grace: when it started, its period, and when an UNKNOWN node last came back (under _lock).
+        private DateTimeOffset _graceStarted;
+        private TimeSpan _gracePeriod;
+        private DateTimeOffset _lastReturn = DateTimeOffset.MinValue;
+        private bool _graceExtended;
+
         public Run(Dispatcher owner)
         {
             _owner = owner;
@@ -88,6 +94,8 @@ public sealed partial class Dispatcher
 
             lock (_lock)
             {
+                _graceStarted = _owner._time.GetUtcNow();
+                _gracePeriod = Period(view);
                 foreach (var id in ids)
                 {
                     _unknown[id] = _owner._time.CreateTimer(static state => ((GraceEnd)state!).Fire(), new GraceEnd(this, id), grace, Timeout.InfiniteTimeSpan);
@@ -138,6 +146,7 @@ public sealed partial class Dispatcher
                 if (_unknown.Remove(nodeId, out var grace))
                 {
                     grace.Dispose();
+                    _lastReturn = now;
                 }
 
                 session.Ttl = _owner._time.CreateTimer(static state => ((Expiry)state!).Fire(), new Expiry(this, session), period * options.HeartbeatGraceMultiplier, Timeout.InfiniteTimeSpan);
@@ -242,11 +251,29 @@ public sealed partial class Dispatcher
         {
             lock (_lock)
             {
-                if (_stopping.IsCancellationRequested || !_unknown.Remove(nodeId, out var timer))
+                if (_stopping.IsCancellationRequested || !_unknown.TryGetValue(nodeId, out var timer))
                 {
                     return;
                 }
 
+                // Others are still coming back (a re-registration storm drains slower than the grace): wait a period
+                // more, up to the longest grace, rather than mark DOWN a node that may only be queued behind them.
+                var now = _owner._time.GetUtcNow();
+                var longest = _graceStarted + _gracePeriod * _owner._options.LeaderChangeMaxGraceMultiplier;
+                if (now - _lastReturn < _gracePeriod && now < longest)
+                {
+                    if (!_graceExtended)
+                    {
+                        _graceExtended = true;
+                        LogGraceExtended(_owner._logger, (now - _graceStarted).TotalSeconds, _unknown.Count, (longest - _graceStarted).TotalSeconds);
+                    }
+
+                    var next = longest - now < _gracePeriod ? longest - now : _gracePeriod;
+                    timer.Change(next, Timeout.InfiniteTimeSpan);
+                    return;
+                }
+
+                _unknown.Remove(nodeId);
                 timer.Dispose();
             }
 

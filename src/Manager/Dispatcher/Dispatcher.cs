@@ -55,7 +55,9 @@ public sealed partial class Dispatcher
     /// <summary>
     /// Serves until <paramref name="cancellationToken"/> is cancelled (leadership lost). On start every node that is
     /// not DOWN becomes UNKNOWN with a grace of <see cref="DispatcherOptions.LeaderChangeGraceMultiplier"/> periods to
-    /// register again, else it becomes DOWN. On stop every session ends and queued writes that did not commit fail
+    /// register again, else it becomes DOWN; the grace stretches, up to
+    /// <see cref="DispatcherOptions.LeaderChangeMaxGraceMultiplier"/> periods, while other nodes are still coming back.
+    /// On stop every session ends and queued writes that did not commit fail
     /// (their callers see the dispatcher unavailable and retry with the next leader).
     /// </summary>
     public async Task RunAsync(CancellationToken cancellationToken)

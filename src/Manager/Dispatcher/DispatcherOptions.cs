@@ -23,6 +23,15 @@ public sealed record DispatcherOptions
     /// <value>6.</value>
     public int LeaderChangeGraceMultiplier { get; init; } = 6;
 
+    /// <summary>
+    /// Periods the grace after a leader change may stretch to while nodes are still registering again: a node's grace
+    /// is extended, a period at a time, as long as some other node came back within the last period. Thousands of nodes
+    /// re-registering at once can take longer than <see cref="LeaderChangeGraceMultiplier"/> periods, and marking the
+    /// ones still queued DOWN would reschedule their tasks for nothing.
+    /// </summary>
+    /// <value>24 (2 min at 5 s).</value>
+    public int LeaderChangeMaxGraceMultiplier { get; init; } = 24;
+
     /// <summary>How long node status writes (registrations, DOWN) are gathered into one store batch.</summary>
     /// <value>50 ms.</value>
     public TimeSpan NodeWriteInterval { get; init; } = TimeSpan.FromMilliseconds(50);
@@ -59,6 +68,7 @@ public sealed record DispatcherOptions
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(HeartbeatJitter, 1.0, nameof(HeartbeatJitter));
         ArgumentOutOfRangeException.ThrowIfLessThan(HeartbeatGraceMultiplier, 1, nameof(HeartbeatGraceMultiplier));
         ArgumentOutOfRangeException.ThrowIfLessThan(LeaderChangeGraceMultiplier, 1, nameof(LeaderChangeGraceMultiplier));
+        ArgumentOutOfRangeException.ThrowIfLessThan(LeaderChangeMaxGraceMultiplier, LeaderChangeGraceMultiplier, nameof(LeaderChangeMaxGraceMultiplier));
         ArgumentOutOfRangeException.ThrowIfLessThan(NodeWriteInterval, TimeSpan.Zero, nameof(NodeWriteInterval));
         ArgumentOutOfRangeException.ThrowIfLessThan(TaskStatusInterval, TimeSpan.Zero, nameof(TaskStatusInterval));
         ArgumentOutOfRangeException.ThrowIfLessThan(AssignmentsInterval, TimeSpan.Zero, nameof(AssignmentsInterval));

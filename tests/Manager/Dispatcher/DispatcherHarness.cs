@@ -174,6 +174,7 @@ internal sealed class RunningAgent : IAsyncDisposable
 {
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _run;
+    private int _disposed;
 
     public RunningAgent(AgentSession session)
     {
@@ -191,6 +192,11 @@ internal sealed class RunningAgent : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await StopAsync();
         Session.Dispose();
         _stop.Dispose();

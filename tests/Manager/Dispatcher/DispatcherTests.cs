@@ -121,6 +121,91 @@ public sealed class DispatcherTests
     }
 
     [Fact]
+    public async Task AfterALeaderChange_NodesStillComingBack_StretchTheGraceOfTheOthers()
+    {
+        // Period 250 ms: grace 6 periods (1.5 s), longest 12 periods (3 s). Twelve workers come back one every 200 ms,
+        // so the last one registers about 2.2 s after the restart, beyond the plain grace.
+        var (goneDown, returningDown) = await RestartWhileWorkersComeBackAsync(returning: 12, longestGraceMultiplier: 12);
+
+        Assert.Empty(returningDown);
+        Assert.True(goneDown >= TimeSpan.FromMilliseconds(2_200), $"the gone worker went DOWN {goneDown.TotalMilliseconds:0} ms after the restart, while workers were still coming back");
+        Assert.True(goneDown < TimeSpan.FromSeconds(6), $"the gone worker went DOWN only {goneDown.TotalMilliseconds:0} ms after the restart (longest grace 3 s)");
+        Report($"gone worker DOWN {goneDown.TotalMilliseconds:0} ms after the leader change; the last of 12 returning workers registered about 2,200 ms after it; plain grace 1,500 ms, longest 3,000 ms");
+    }
+
+    [Fact]
+    public async Task AfterALeaderChange_TheGraceStretchesNoFurtherThanItsLongest()
+    {
+        // Longest grace 8 periods (2 s) while workers keep coming back for about 4 s: the gone one is DOWN at the
+        // longest grace, not when the last one is back.
+        var (goneDown, _) = await RestartWhileWorkersComeBackAsync(returning: 20, longestGraceMultiplier: 8);
+
+        Assert.True(goneDown >= TimeSpan.FromMilliseconds(1_900), $"the gone worker went DOWN {goneDown.TotalMilliseconds:0} ms after the restart, before the longest grace");
+        Assert.True(goneDown < TimeSpan.FromMilliseconds(3_800), $"the gone worker went DOWN {goneDown.TotalMilliseconds:0} ms after the restart, after the last worker came back");
+        Report($"gone worker DOWN {goneDown.TotalMilliseconds:0} ms after the leader change; longest grace 2,000 ms; 20 workers coming back over about 4,000 ms");
+    }
+
+    /// <summary>
+    /// READY workers and one that is gone; the dispatcher restarts (a leader change) and the <paramref name="returning"/>
+    /// workers come back one every 200 ms. Returns when the gone worker went DOWN, and which returning ones did.
+    /// </summary>
+    private static async Task<(TimeSpan GoneDown, List<string> ReturningDown)> RestartWhileWorkersComeBackAsync(int returning, int longestGraceMultiplier)
+    {
+        var options = new DispatcherOptions { LeaderChangeMaxGraceMultiplier = longestGraceMultiplier };
+        await using var harness = await DispatcherHarness.StartAsync(options: options);
+        var workers = Enumerable.Range(0, returning).Select(_ => harness.Issue()).ToList();
+        var gone = harness.Issue();
+        var agents = workers.Append(gone).Select(c => new RunningAgent(harness.Agent(c))).ToList();
+        try
+        {
+            await Eventually.TrueAsync(() => workers.Append(gone).All(c => harness.StateOf(c.NodeId) == NodeState.Ready), "every worker READY");
+            await harness.Managers[0].StopAsync();
+            foreach (var agent in agents)
+            {
+                await agent.DisposeAsync();
+            }
+
+            agents.Clear();
+            using var watcher = harness.Store.Watch(new WatchOptions { Filter = StoreEventFilters.Of<Node>(n => n.Status?.State == NodeState.Down) });
+            harness.Managers[0].Start();
+            var restarted = Stopwatch.StartNew();
+            var comingBack = Task.Run(async () =>
+            {
+                foreach (var credentials in workers)
+                {
+                    var agent = new RunningAgent(harness.Agent(credentials));
+                    lock (agents)
+                    {
+                        agents.Add(agent);
+                    }
+
+                    await Task.Delay(200, TestContext.Current.CancellationToken);
+                }
+            });
+
+            await Eventually.TrueAsync(() => harness.StateOf(gone.NodeId) == NodeState.Down, "the gone worker DOWN", TimeSpan.FromSeconds(10));
+            var goneDown = restarted.Elapsed;
+            await comingBack;
+            Assert.Equal(Manager.Dispatcher.Dispatcher.DownAfterLeaderChange, harness.Node(gone.NodeId)!.Status.Message);
+            await Eventually.TrueAsync(() => workers.All(c => harness.StateOf(c.NodeId) == NodeState.Ready), "the returning workers READY");
+            var down = new List<string>();
+            while (watcher.TryRead(out var e))
+            {
+                down.Add(((Node)e.Target!).Id);
+            }
+
+            return (goneDown, [.. down.Where(id => workers.Any(c => c.NodeId == id))]);
+        }
+        finally
+        {
+            foreach (var agent in agents)
+            {
+                await agent.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
     public async Task ANodeRegisteringTooOften_IsRefused()
     {
         await using var harness = await DispatcherHarness.StartAsync();
