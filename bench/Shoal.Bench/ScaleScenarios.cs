@@ -111,7 +111,7 @@ internal static class ScaleScenarios
         run["load_average_start"] = LoadAverage();
         var swarm = await LocalSwarm.StartAsync(Managers, 0, options.Heartbeat, new LocalSwarmOptions
         {
-            LogLevel = "warning",
+            LogLevel = options.Verbose ? "information" : "warning",
             Log = options.Verbose ? Console.Error.WriteLine : null,
             StartTimeout = TimeSpan.FromSeconds(120),
         });

@@ -550,10 +550,13 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
             }
         }
 
+        var persisting = System.Diagnostics.Stopwatch.GetTimestamp();
         if (ready.HardState is not null || ready.Entries.Count > 0)
         {
             await _wal.SaveAsync(ready.HardState, ready.Entries, ready.MustSync, _stopping.Token).ConfigureAwait(false);
         }
+
+        var persisted = System.Diagnostics.Stopwatch.GetElapsedTime(persisting);
 
         // 2. Send.
         foreach (var message in ready.Messages)
@@ -565,6 +568,7 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
         }
 
         // 3. Apply.
+        var applying = System.Diagnostics.Stopwatch.GetTimestamp();
         if (ready.Snapshot is { } installed)
         {
             _app.Restore(installed.Data.Memory, installed.Metadata.Index);
@@ -596,7 +600,18 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
         _core.Advance(ready);
         ReleaseReads();
         MaybeSnapshot();
+
+        // While the loop persists and applies, this member answers no heartbeat: beyond an election timeout the
+        // leader's check-quorum (or a follower's election timer) counts it as gone.
+        var applied = System.Diagnostics.Stopwatch.GetElapsedTime(applying);
+        if (persisted + applied >= SlowReadyWarning(_options))
+        {
+            LogSlowReady(_logger, persisted.TotalMilliseconds, ready.Entries.Count, ready.Entries.Sum(e => (long)e.Data.Length), applied.TotalMilliseconds, ready.CommittedEntries.Count);
+        }
     }
+
+    /// <summary>Half an election timeout: a persist-and-apply step this long is worth an operator's attention.</summary>
+    private static TimeSpan SlowReadyWarning(RaftNodeOptions options) => options.TickInterval * options.ElectionTick / 2;
 
     private void ApplyEntry(RaftEntry entry)
     {
@@ -924,6 +939,9 @@ public sealed partial class RaftNode : IRaftMessageSink, IAsyncDisposable
 
     [LoggerMessage(EventId = 4008, Level = LogLevel.Critical, Message = "The Raft loop failed; the member stops")]
     private static partial void LogLoopFailed(ILogger logger, Exception error);
+
+    [LoggerMessage(EventId = 4010, Level = LogLevel.Warning, Message = "Raft step slow: persisting {Entries} entries ({Bytes} bytes) took {PersistMs:0} ms, applying {Committed} took {ApplyMs:0} ms; heartbeats wait meanwhile (a slow disk or an overloaded host can cost the leadership)")]
+    private static partial void LogSlowReady(ILogger logger, double persistMs, int entries, long bytes, double applyMs, int committed);
 
     [LoggerMessage(EventId = 4009, Level = LogLevel.Warning, Message = "Dropped a Raft message from node {Caller} claiming Raft ID {RaftId:x}, which belongs to another node")]
     private static partial void LogImpersonation(ILogger logger, string caller, ulong raftId);

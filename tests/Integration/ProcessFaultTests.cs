@@ -395,6 +395,14 @@ public sealed class ProcessFaultTests : LocalSwarmTests
         worker.Environment["FAKETIME_NO_CACHE"] = "1";
         worker.Environment["FAKETIME_DONT_FAKE_MONOTONIC"] = "1";
         await worker.StartAsync(cancellationToken: Cancellation);
+
+        // libfaketime keeps a shared-memory segment per process and removes it only on a clean exit; the agent is
+        // killed at the end, so its names go now (the mapping stays valid for the process).
+        foreach (var name in new[] { $"faketime_shm_{worker.ProcessId}", $"sem.faketime_sem_{worker.ProcessId}" })
+        {
+            File.Delete(Path.Combine("/dev/shm", name));
+        }
+
         await swarm.WaitForNodesAsync(list => list.All(n => n.Status.State == NodeStates.Ready), "w1 READY again with its faked clock", Deadline, Cancellation);
 
         var spec = SleepService("clock", 2);

@@ -239,12 +239,42 @@ public sealed partial class Dispatcher
                     return;
                 }
 
+                // During a re-registration storm heartbeats queue behind registrations on this manager as well:
+                // a session opened in it gets the same stretch as the nodes still UNKNOWN.
+                if (StillComingBack() is { } next)
+                {
+                    session.Touch(next);
+                    return;
+                }
+
                 _sessions.Remove(session.NodeId);
             }
 
             LogHeartbeatMissed(_owner._logger, session.NodeId, session.Id);
             session.End(new DispatcherException(DispatcherErrorKind.SessionNotFound, $"session {session.Id} of node {session.NodeId} expired: no heartbeat in time"));
             _ = Nodes.EnqueueAsync(session.NodeId, new NodeWrite(session.NodeId, NodeState.Down, HeartbeatFailure));
+        }
+
+        /// <summary>
+        /// While nodes UNKNOWN since the leader change are still coming back (one did within the last period) and the
+        /// longest grace is not over: how long to wait before looking again. Null once the storm is over. Under _lock.
+        /// </summary>
+        private TimeSpan? StillComingBack()
+        {
+            var now = _owner._time.GetUtcNow();
+            var longest = _graceStarted + _gracePeriod * _owner._options.LeaderChangeMaxGraceMultiplier;
+            if (now - _lastReturn >= _gracePeriod || now >= longest)
+            {
+                return null;
+            }
+
+            if (!_graceExtended)
+            {
+                _graceExtended = true;
+                LogGraceExtended(_owner._logger, (now - _graceStarted).TotalSeconds, _unknown.Count, (longest - _graceStarted).TotalSeconds);
+            }
+
+            return longest - now < _gracePeriod ? longest - now : _gracePeriod;
         }
 
         private void GraceOver(string nodeId)
@@ -258,17 +288,8 @@ public sealed partial class Dispatcher
 
                 // Others are still coming back (a re-registration storm drains slower than the grace): wait a period
                 // more, up to the longest grace, rather than mark DOWN a node that may only be queued behind them.
-                var now = _owner._time.GetUtcNow();
-                var longest = _graceStarted + _gracePeriod * _owner._options.LeaderChangeMaxGraceMultiplier;
-                if (now - _lastReturn < _gracePeriod && now < longest)
+                if (StillComingBack() is { } next)
                 {
-                    if (!_graceExtended)
-                    {
-                        _graceExtended = true;
-                        LogGraceExtended(_owner._logger, (now - _graceStarted).TotalSeconds, _unknown.Count, (longest - _graceStarted).TotalSeconds);
-                    }
-
-                    var next = longest - now < _gracePeriod ? longest - now : _gracePeriod;
                     timer.Change(next, Timeout.InfiniteTimeSpan);
                     return;
                 }

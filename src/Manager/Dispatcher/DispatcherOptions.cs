@@ -27,7 +27,8 @@ public sealed record DispatcherOptions
     /// Periods the grace after a leader change may stretch to while nodes are still registering again: a node's grace
     /// is extended, a period at a time, as long as some other node came back within the last period. Thousands of nodes
     /// re-registering at once can take longer than <see cref="LeaderChangeGraceMultiplier"/> periods, and marking the
-    /// ones still queued DOWN would reschedule their tasks for nothing.
+    /// ones still queued DOWN would reschedule their tasks for nothing. Sessions whose heartbeats are late meanwhile
+    /// get the same stretch: the heartbeats queue behind the registrations on the manager too.
     /// </summary>
     /// <value>24 (2 min at 5 s).</value>
     public int LeaderChangeMaxGraceMultiplier { get; init; } = 24;

@@ -145,11 +145,36 @@ public sealed class DispatcherTests
         Report($"gone worker DOWN {goneDown.TotalMilliseconds:0} ms after the leader change; longest grace 2,000 ms; 20 workers coming back over about 4,000 ms");
     }
 
+    [Fact]
+    public async Task AfterALeaderChange_ASessionThatGoesSilentWhileOthersComeBack_IsDownOnceTheyAreBack()
+    {
+        // The first worker back stops at once: its heartbeat TTL (3 periods, 750 ms) ends while the others are still
+        // coming back (for about 2.2 s), which stretches it like the grace of the nodes still UNKNOWN.
+        var silentDown = TimeSpan.Zero;
+        var (goneDown, _) = await RestartWhileWorkersComeBackAsync(returning: 12, longestGraceMultiplier: 12, firstBack: async (harness, agent) =>
+        {
+            var back = Stopwatch.StartNew();
+            await Eventually.TrueAsync(() => agent.Session.IsConnected && agent.Session.Node is not null, "the first worker back");
+            var id = agent.Session.Node!.Id;
+            await agent.StopAsync();
+            _ = Task.Run(async () =>
+            {
+                await Eventually.TrueAsync(() => harness.StateOf(id) == NodeState.Down, "the silent worker DOWN", TimeSpan.FromSeconds(10));
+                silentDown = back.Elapsed;
+            });
+        });
+
+        Assert.True(goneDown >= TimeSpan.FromMilliseconds(2_200), $"the gone worker went DOWN {goneDown.TotalMilliseconds:0} ms after the restart");
+        await Eventually.TrueAsync(() => silentDown > TimeSpan.Zero, "the silent worker DOWN");
+        Assert.True(silentDown >= TimeSpan.FromMilliseconds(1_800), $"the worker that went silent was DOWN {silentDown.TotalMilliseconds:0} ms after it came back, while others were still coming back");
+        Report($"a session silent from the start of the storm: DOWN {silentDown.TotalMilliseconds:0} ms after it registered (TTL 750 ms; the others came back over about 2,200 ms)");
+    }
+
     /// <summary>
     /// READY workers and one that is gone; the dispatcher restarts (a leader change) and the <paramref name="returning"/>
     /// workers come back one every 200 ms. Returns when the gone worker went DOWN, and which returning ones did.
     /// </summary>
-    private static async Task<(TimeSpan GoneDown, List<string> ReturningDown)> RestartWhileWorkersComeBackAsync(int returning, int longestGraceMultiplier)
+    private static async Task<(TimeSpan GoneDown, List<string> ReturningDown)> RestartWhileWorkersComeBackAsync(int returning, int longestGraceMultiplier, Func<DispatcherHarness, RunningAgent, Task>? firstBack = null)
     {
         var options = new DispatcherOptions { LeaderChangeMaxGraceMultiplier = longestGraceMultiplier };
         await using var harness = await DispatcherHarness.StartAsync(options: options);
@@ -179,6 +204,11 @@ public sealed class DispatcherTests
                         agents.Add(agent);
                     }
 
+                    if (firstBack is not null && credentials == workers[0])
+                    {
+                        await firstBack(harness, agent);
+                    }
+
                     await Task.Delay(200, TestContext.Current.CancellationToken);
                 }
             });
@@ -187,7 +217,7 @@ public sealed class DispatcherTests
             var goneDown = restarted.Elapsed;
             await comingBack;
             Assert.Equal(Manager.Dispatcher.Dispatcher.DownAfterLeaderChange, harness.Node(gone.NodeId)!.Status.Message);
-            await Eventually.TrueAsync(() => workers.All(c => harness.StateOf(c.NodeId) == NodeState.Ready), "the returning workers READY");
+            await Eventually.TrueAsync(() => workers.Skip(firstBack is null ? 0 : 1).All(c => harness.StateOf(c.NodeId) == NodeState.Ready), "the returning workers READY");
             var down = new List<string>();
             while (watcher.TryRead(out var e))
             {
