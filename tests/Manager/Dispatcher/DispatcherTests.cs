@@ -123,35 +123,35 @@ public sealed class DispatcherTests
     [Fact]
     public async Task AfterALeaderChange_NodesStillComingBack_StretchTheGraceOfTheOthers()
     {
-        // Period 250 ms: grace 6 periods (1.5 s), longest 12 periods (3 s). Twelve workers come back one every 200 ms,
-        // so the last one registers about 2.2 s after the restart, beyond the plain grace.
-        var (goneDown, returningDown) = await RestartWhileWorkersComeBackAsync(returning: 12, longestGraceMultiplier: 12);
+        // Period 500 ms: grace 6 periods (3 s), longest 12 periods (6 s). Twenty workers come back one every 200 ms,
+        // so the last one registers about 3.8 s after the restart, beyond the plain grace.
+        var (goneDown, returningDown) = await RestartWhileWorkersComeBackAsync(returning: 20, longestGraceMultiplier: 12);
 
         Assert.Empty(returningDown);
-        Assert.True(goneDown >= TimeSpan.FromMilliseconds(2_200), $"the gone worker went DOWN {goneDown.TotalMilliseconds:0} ms after the restart, while workers were still coming back");
-        Assert.True(goneDown < TimeSpan.FromSeconds(6), $"the gone worker went DOWN only {goneDown.TotalMilliseconds:0} ms after the restart (longest grace 3 s)");
-        Report($"gone worker DOWN {goneDown.TotalMilliseconds:0} ms after the leader change; the last of 12 returning workers registered about 2,200 ms after it; plain grace 1,500 ms, longest 3,000 ms");
+        Assert.True(goneDown >= TimeSpan.FromMilliseconds(3_800), $"the gone worker went DOWN {goneDown.TotalMilliseconds:0} ms after the restart, while workers were still coming back");
+        Assert.True(goneDown < TimeSpan.FromSeconds(9), $"the gone worker went DOWN only {goneDown.TotalMilliseconds:0} ms after the restart (longest grace 6 s)");
+        Report($"gone worker DOWN {goneDown.TotalMilliseconds:0} ms after the leader change; the last of 20 returning workers registered about 3,800 ms after it; plain grace 3,000 ms, longest 6,000 ms");
     }
 
     [Fact]
     public async Task AfterALeaderChange_TheGraceStretchesNoFurtherThanItsLongest()
     {
-        // Longest grace 8 periods (2 s) while workers keep coming back for about 4 s: the gone one is DOWN at the
+        // Longest grace 8 periods (4 s) while workers keep coming back for about 5.8 s: the gone one is DOWN at the
         // longest grace, not when the last one is back.
-        var (goneDown, _) = await RestartWhileWorkersComeBackAsync(returning: 20, longestGraceMultiplier: 8);
+        var (goneDown, _) = await RestartWhileWorkersComeBackAsync(returning: 30, longestGraceMultiplier: 8);
 
-        Assert.True(goneDown >= TimeSpan.FromMilliseconds(1_900), $"the gone worker went DOWN {goneDown.TotalMilliseconds:0} ms after the restart, before the longest grace");
-        Assert.True(goneDown < TimeSpan.FromMilliseconds(3_800), $"the gone worker went DOWN {goneDown.TotalMilliseconds:0} ms after the restart, after the last worker came back");
-        Report($"gone worker DOWN {goneDown.TotalMilliseconds:0} ms after the leader change; longest grace 2,000 ms; 20 workers coming back over about 4,000 ms");
+        Assert.True(goneDown >= TimeSpan.FromMilliseconds(3_900), $"the gone worker went DOWN {goneDown.TotalMilliseconds:0} ms after the restart, before the longest grace");
+        Assert.True(goneDown < TimeSpan.FromMilliseconds(5_600), $"the gone worker went DOWN {goneDown.TotalMilliseconds:0} ms after the restart, when the last worker came back");
+        Report($"gone worker DOWN {goneDown.TotalMilliseconds:0} ms after the leader change; longest grace 4,000 ms; 30 workers coming back over about 5,800 ms");
     }
 
     [Fact]
     public async Task AfterALeaderChange_ASessionThatGoesSilentWhileOthersComeBack_IsDownOnceTheyAreBack()
     {
-        // The first worker back stops at once: its heartbeat TTL (3 periods, 750 ms) ends while the others are still
-        // coming back (for about 2.2 s), which stretches it like the grace of the nodes still UNKNOWN.
+        // The first worker back stops at once: its heartbeat TTL (3 periods, 1.5 s) ends while the others are still
+        // coming back (for about 3.8 s), which stretches it like the grace of the nodes still UNKNOWN.
         var silentDown = TimeSpan.Zero;
-        var (goneDown, _) = await RestartWhileWorkersComeBackAsync(returning: 12, longestGraceMultiplier: 12, firstBack: async (harness, agent) =>
+        var (goneDown, _) = await RestartWhileWorkersComeBackAsync(returning: 20, longestGraceMultiplier: 12, firstBack: async (harness, agent) =>
         {
             var back = Stopwatch.StartNew();
             await Eventually.TrueAsync(() => agent.Session.IsConnected && agent.Session.Node is not null, "the first worker back");
@@ -164,10 +164,10 @@ public sealed class DispatcherTests
             });
         });
 
-        Assert.True(goneDown >= TimeSpan.FromMilliseconds(2_200), $"the gone worker went DOWN {goneDown.TotalMilliseconds:0} ms after the restart");
+        Assert.True(goneDown >= TimeSpan.FromMilliseconds(3_800), $"the gone worker went DOWN {goneDown.TotalMilliseconds:0} ms after the restart");
         await Eventually.TrueAsync(() => silentDown > TimeSpan.Zero, "the silent worker DOWN");
-        Assert.True(silentDown >= TimeSpan.FromMilliseconds(1_800), $"the worker that went silent was DOWN {silentDown.TotalMilliseconds:0} ms after it came back, while others were still coming back");
-        Report($"a session silent from the start of the storm: DOWN {silentDown.TotalMilliseconds:0} ms after it registered (TTL 750 ms; the others came back over about 2,200 ms)");
+        Assert.True(silentDown >= TimeSpan.FromMilliseconds(3_000), $"the worker that went silent was DOWN {silentDown.TotalMilliseconds:0} ms after it came back, while others were still coming back");
+        Report($"a session silent from the start of the storm: DOWN {silentDown.TotalMilliseconds:0} ms after it registered (TTL 1,500 ms; the others came back over about 3,800 ms)");
     }
 
     /// <summary>
@@ -177,7 +177,7 @@ public sealed class DispatcherTests
     private static async Task<(TimeSpan GoneDown, List<string> ReturningDown)> RestartWhileWorkersComeBackAsync(int returning, int longestGraceMultiplier, Func<DispatcherHarness, RunningAgent, Task>? firstBack = null)
     {
         var options = new DispatcherOptions { LeaderChangeMaxGraceMultiplier = longestGraceMultiplier };
-        await using var harness = await DispatcherHarness.StartAsync(options: options);
+        await using var harness = await DispatcherHarness.StartAsync(period: TimeSpan.FromMilliseconds(500), options: options);
         var workers = Enumerable.Range(0, returning).Select(_ => harness.Issue()).ToList();
         var gone = harness.Issue();
         var agents = workers.Append(gone).Select(c => new RunningAgent(harness.Agent(c))).ToList();
