@@ -25,9 +25,6 @@ public sealed class ScriptedProposer : IProposer
     /// <summary>When set, proposals wait for it before committing.</summary>
     public TaskCompletionSource? Gate { get; set; }
 
-    /// <summary>How long each proposal takes to commit (a Raft round trip and fsync stand-in).</summary>
-    public TimeSpan CommitDelay { get; set; }
-
     /// <summary>Every committed entry, with its index.</summary>
     public List<(ulong Index, StoreTransaction Entry)> Log { get; } = [];
 
@@ -67,11 +64,6 @@ public sealed class ScriptedProposer : IProposer
         if (Gate is { } gate)
         {
             await gate.Task.WaitAsync(cancellationToken);
-        }
-
-        if (CommitDelay > TimeSpan.Zero)
-        {
-            await Task.Delay(CommitDelay, cancellationToken);
         }
 
         lock (_lock)

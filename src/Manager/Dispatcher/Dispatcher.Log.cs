@@ -4,7 +4,7 @@ namespace Shoal.Manager.Dispatcher;
 
 public sealed partial class Dispatcher
 {
-    [LoggerMessage(EventId = 5100, Level = LogLevel.Information, Message = "Dispatcher started: {Unknown} nodes are to register again (UNKNOWN until they do); heartbeat period {PeriodMs} ms ({Source}; changes are followed live)")]
+    [LoggerMessage(EventId = 5100, Level = LogLevel.Information, Message = "Dispatcher started: {Unknown} nodes are UNKNOWN until they register again; heartbeat period {PeriodMs} ms ({Source}; changes are followed live)")]
     private static partial void LogStarted(ILogger logger, int unknown, double periodMs, string source);
 
     [LoggerMessage(EventId = 5101, Level = LogLevel.Information, Message = "Dispatcher stopped")]

@@ -60,59 +60,25 @@ public sealed partial class Dispatcher
             return period > TimeSpan.Zero ? period : _owner._options.DefaultHeartbeatPeriod;
         }
 
-        /// <summary>
-        /// Gives every node that is not DOWN a grace timer to register again, from now. Call before serving, so that
-        /// no registration of this term can come before its node's timer.
-        /// </summary>
-        public void ArmGrace()
-        {
-            var view = _owner._store.View();
-            var period = Period(view);
-            var grace = period * _owner._options.LeaderChangeGraceMultiplier;
-            lock (_lock)
-            {
-                _graceStarted = _owner._time.GetUtcNow();
-                _gracePeriod = period;
-                foreach (var node in view.Nodes.All())
-                {
-                    if (node.Status?.State != NodeState.Down)
-                    {
-                        _unknown[node.Id] = _owner._time.CreateTimer(static state => ((GraceEnd)state!).Fire(), new GraceEnd(this, node.Id), grace, Timeout.InfiniteTimeSpan);
-                    }
-                }
-
-                UnknownCount = _unknown.Count;
-            }
-        }
-
-        /// <summary>
-        /// Marks UNKNOWN, in batches, every node still waiting for its registration; runs while registrations are
-        /// served (at thousands of nodes it takes seconds of Raft commits). A node that registered first keeps READY:
-        /// the batch skips it, and a registration after a node's batch is written after it.
-        /// </summary>
+        /// <summary>Every node not DOWN becomes UNKNOWN, in batches, with a grace timer to register again.</summary>
         public async Task MarkNodesUnknownAsync(CancellationToken cancellationToken)
         {
-            List<string> waiting;
-            lock (_lock)
-            {
-                waiting = [.. _unknown.Keys];
-            }
-
+            var view = _owner._store.View();
+            var grace = Period(view) * _owner._options.LeaderChangeGraceMultiplier;
+            var ids = new List<string>();
             await _owner._store.BatchAsync(async batch =>
             {
-                foreach (var id in waiting)
+                foreach (var node in view.Nodes.All())
                 {
+                    if (node.Status?.State == NodeState.Down)
+                    {
+                        continue;
+                    }
+
+                    ids.Add(node.Id);
                     await batch.UpdateAsync(tx =>
                     {
-                        lock (_lock)
-                        {
-                            if (!_unknown.ContainsKey(id))
-                            {
-                                return; // registered already, or marked DOWN at the end of its grace
-                            }
-                        }
-
-                        var current = tx.Nodes.Get(id);
+                        var current = tx.Nodes.Get(node.Id);
                         if (current is null || current.Status?.State == NodeState.Down
                             || (current.Status?.State == NodeState.Unknown && current.Status.Message == UnknownAfterLeaderChange))
                         {
@@ -125,6 +91,18 @@ public sealed partial class Dispatcher
                     });
                 }
             }, cancellationToken);
+
+            lock (_lock)
+            {
+                _graceStarted = _owner._time.GetUtcNow();
+                _gracePeriod = Period(view);
+                foreach (var id in ids)
+                {
+                    _unknown[id] = _owner._time.CreateTimer(static state => ((GraceEnd)state!).Fire(), new GraceEnd(this, id), grace, Timeout.InfiniteTimeSpan);
+                }
+
+                UnknownCount = ids.Count;
+            }
         }
 
         public Task StartWritersAsync() => Task.WhenAll(

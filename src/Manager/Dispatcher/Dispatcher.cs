@@ -54,9 +54,8 @@ public sealed partial class Dispatcher
 
     /// <summary>
     /// Serves until <paramref name="cancellationToken"/> is cancelled (leadership lost). On start every node that is
-    /// not DOWN gets a grace of <see cref="DispatcherOptions.LeaderChangeGraceMultiplier"/> periods to register again,
-    /// and is marked UNKNOWN unless it did first (the marks are written while registrations are served); a node that
-    /// does not register within its grace becomes DOWN. The grace stretches, up to
+    /// not DOWN becomes UNKNOWN with a grace of <see cref="DispatcherOptions.LeaderChangeGraceMultiplier"/> periods to
+    /// register again, else it becomes DOWN; the grace stretches, up to
     /// <see cref="DispatcherOptions.LeaderChangeMaxGraceMultiplier"/> periods, while other nodes are still coming back.
     /// On stop every session ends and queued writes that did not commit fail
     /// (their callers see the dispatcher unavailable and retry with the next leader).
@@ -76,9 +75,8 @@ public sealed partial class Dispatcher
 
         try
         {
-            // Every node gets its grace timer before anything is served; the UNKNOWN marks are written while nodes
-            // already register again (the batch skips those that did).
-            run.ArmGrace();
+            // Nothing is served until every node is UNKNOWN, so no registration of this term can be overwritten.
+            await run.MarkNodesUnknownAsync(cancellationToken);
             lock (_runLock)
             {
                 _run = run;
@@ -92,22 +90,19 @@ public sealed partial class Dispatcher
             var writers = run.StartWritersAsync();
             try
             {
-                await run.MarkNodesUnknownAsync(cancellationToken);
                 await Task.Delay(Timeout.InfiniteTimeSpan, _time, cancellationToken);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
             }
-            finally
-            {
-                lock (_runLock)
-                {
-                    _run = null;
-                }
 
-                await run.StopAsync(writers);
-                LogStopped(_logger);
+            lock (_runLock)
+            {
+                _run = null;
             }
+
+            await run.StopAsync(writers);
+            LogStopped(_logger);
         }
         finally
         {

@@ -39,10 +39,10 @@ internal sealed class DispatcherHarness : IAsyncDisposable
     public List<ManagerEndpoint> Managers { get; } = [];
 
     /// <summary>Starts <paramref name="managers"/> ports; the first one's dispatcher runs unless told otherwise.</summary>
-    public static async Task<DispatcherHarness> StartAsync(int managers = 1, TimeSpan? period = null, DispatcherOptions? options = null, bool run = true, IProposer? proposer = null)
+    public static async Task<DispatcherHarness> StartAsync(int managers = 1, TimeSpan? period = null, DispatcherOptions? options = null, bool run = true)
     {
         var heartbeat = period ?? TimeSpan.FromMilliseconds(250);
-        var store = new MemoryStore(proposer);
+        var store = new MemoryStore();
         var spec = ClusterDefaults.NewClusterSpec();
         spec.Dispatcher.HeartbeatPeriod = Duration.FromTimeSpan(heartbeat);
         var first = await ClusterSecurity.InitializeAsync(store, TimeProvider.System, spec);
