@@ -193,6 +193,13 @@ public sealed class LocalSwarm : IAsyncDisposable
         return last;
     }
 
+    /// <summary>Waits until the leader's <c>GET /nodes</c> shows <paramref name="node"/> in <paramref name="state"/>; returns that list.</summary>
+    public Task<List<DockerNode>> WaitForNodeStateAsync(SwarmNodeProcess node, string state, string what, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        return WaitForNodesAsync(list => list.Single(n => n.ID == node.NodeId).Status.State == state, what, timeout, cancellationToken);
+    }
+
     /// <summary>
     /// Polls <paramref name="condition"/> every <paramref name="interval"/> (20 ms) until it holds; a timeout says what
     /// was awaited, <paramref name="detail"/>, and the nodes' last lines.

@@ -73,10 +73,10 @@ internal static class ScaleScenarios
             ["heartbeat_s"] = options.Heartbeat.TotalSeconds,
             ["join_concurrency"] = options.JoinConcurrency,
             ["started_at"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
-            ["load_average_start"] = LoadAverage(),
+            ["load_average_start"] = HostLoad.Averages(),
             ["runs"] = results,
         };
-        Console.WriteLine($"scale: {Managers} managers (processes, drained) + hollow workers in this process; heartbeat {options.Heartbeat.TotalSeconds:0.#} s; {options.JoinConcurrency} joins in flight; load average {LoadAverage()}");
+        Console.WriteLine($"scale: {Managers} managers (processes, drained) + hollow workers in this process; heartbeat {options.Heartbeat.TotalSeconds:0.#} s; {options.JoinConcurrency} joins in flight; load average {HostLoad.Averages()}");
         var failed = false;
         foreach (var n in options.Workers)
         {
@@ -93,9 +93,9 @@ internal static class ScaleScenarios
                 Console.Error.WriteLine($"N={n}: the run stopped: {e}");
             }
 
-            run["load_average_end"] = LoadAverage();
+            run["load_average_end"] = HostLoad.Averages();
             PrintTable(run);
-            document["load_average_end"] = LoadAverage();
+            document["load_average_end"] = HostLoad.Averages();
             if (options.JsonPath is { } path)
             {
                 await File.WriteAllTextAsync(path, document.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
@@ -107,8 +107,8 @@ internal static class ScaleScenarios
 
     private static async Task<bool> RunOneAsync(int n, ScaleOptions options, JsonObject run)
     {
-        Console.WriteLine($"--- N = {n} hollow workers (load average {LoadAverage()}) ---");
-        run["load_average_start"] = LoadAverage();
+        Console.WriteLine($"--- N = {n} hollow workers (load average {HostLoad.Averages()}) ---");
+        run["load_average_start"] = HostLoad.Averages();
         var swarm = await LocalSwarm.StartAsync(Managers, 0, options.Heartbeat, new LocalSwarmOptions
         {
             LogLevel = options.Verbose ? "information" : "warning",
@@ -266,12 +266,7 @@ internal static class ScaleScenarios
             return false;
         }
 
-        ulong running = 0;
-        var up = await WaitAsync(
-            $"{m} replicas RUNNING",
-            TimeSpan.FromSeconds(60 + m * 0.01),
-            async () => (running = await RunningTasksAsync(swarm, apis, id) ?? running) >= (ulong)m,
-            () => $"{running} running per GET /services?status=true; {fleet.Executor.Count} tasks held by the hollow runtime");
+        var (up, running) = await WaitRunningAsync(swarm, apis, id, m, $"{m} replicas RUNNING", running => $"{running} running per GET /services?status=true; {fleet.Executor.Count} tasks held by the hollow runtime");
         entry["running_seen"] = running;
         var ok = true;
         if (up is { } upTime)
@@ -340,12 +335,7 @@ internal static class ScaleScenarios
             return false;
         }
 
-        ulong running = 0;
-        var up = await WaitAsync(
-            $"{m} replicas RUNNING before the kill",
-            TimeSpan.FromSeconds(60 + m * 0.01),
-            async () => (running = await RunningTasksAsync(swarm, apis, id) ?? running) >= (ulong)m,
-            () => $"{running} running");
+        var (up, running) = await WaitRunningAsync(swarm, apis, id, m, $"{m} replicas RUNNING before the kill", running => $"{running} running");
         if (up is null)
         {
             reschedule["error"] = $"only {running} of {m} running before the kill";
@@ -503,6 +493,21 @@ internal static class ScaleScenarios
     }
 
     /// <summary>
+    /// Waits (60 s plus 10 ms per replica) until <c>GET /services?status=true</c> shows <paramref name="m"/> tasks of
+    /// <paramref name="id"/> running; returns the time taken (null on a timeout) and the last count seen.
+    /// </summary>
+    private static async Task<(TimeSpan? Up, ulong Running)> WaitRunningAsync(LocalSwarm swarm, Dictionary<SwarmNodeProcess, SwarmApiClient> apis, string id, int m, string what, Func<ulong, string> seen)
+    {
+        ulong running = 0;
+        var up = await WaitAsync(
+            what,
+            TimeSpan.FromSeconds(60 + m * 0.01),
+            async () => (running = await RunningTasksAsync(swarm, apis, id) ?? running) >= (ulong)m,
+            () => seen(running));
+        return (up, running);
+    }
+
+    /// <summary>
     /// Polls <paramref name="condition"/> every <see cref="Poll"/> (or <paramref name="interval"/>) until it holds and
     /// returns the time taken (from <paramref name="since"/>, else from now), or null after <paramref name="deadline"/>,
     /// having printed what was awaited and <paramref name="seen"/>. Exceptions of a poll count as "not yet".
@@ -623,18 +628,6 @@ internal static class ScaleScenarios
     private static string Seconds(TimeSpan? time) => time is { } t ? $"{t.TotalSeconds:0.0} s" : "- (timed out)";
 
     private static double Mib(long bytes) => Math.Round(bytes / 1024.0 / 1024.0, 1);
-
-    private static string LoadAverage()
-    {
-        try
-        {
-            return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
-        }
-        catch (IOException)
-        {
-            return "?";
-        }
-    }
 
     /// <summary>A process's CPU time so far (user + system, in clock ticks) and resident memory, from /proc.</summary>
     private readonly record struct ProcessSample(long CpuTicks, long RssBytes)

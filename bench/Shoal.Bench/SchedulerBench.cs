@@ -43,7 +43,7 @@ internal static class SchedulerBench
         var onlyAt = Array.IndexOf(args, "--only");
         var only = onlyAt >= 0 ? args[onlyAt + 1] : null;
 
-        Console.WriteLine($"load average before: {LoadAverage()}; {Environment.ProcessorCount} CPUs; GC server={System.Runtime.GCSettings.IsServerGC}");
+        Console.WriteLine($"load average before: {HostLoad.Averages()}; {Environment.ProcessorCount} CPUs; GC server={System.Runtime.GCSettings.IsServerGC}");
         await RunOpAsync(Shapes[0]); // warm-up: JIT
         Console.WriteLine("| shape | N nodes | T tasks | reps | ms per op, median (min–max) | tasks placed/s, median (best) | allocated per op | SwarmKit tasks/s | Shoal ÷ SwarmKit |");
         Console.WriteLine("|---|---:|---:|---:|---|---:|---:|---:|---:|");
@@ -73,7 +73,7 @@ internal static class SchedulerBench
                 $"| {shape.Name} | {shape.Nodes:#,0} | {shape.Tasks:#,0} | {times.Count} | {median:#,0.0} ({times[0]:#,0.0}–{times[^1]:#,0.0}) | {perSecond:#,0} ({best:#,0}) | {allocated / times.Count / 1048576.0:#,0.0} MB | {swarmKit} | {ratio} |"));
         }
 
-        Console.WriteLine($"load average after: {LoadAverage()}");
+        Console.WriteLine($"load average after: {HostLoad.Averages()}");
         return 0;
     }
 
@@ -172,17 +172,5 @@ internal static class SchedulerBench
         await stop.CancelAsync();
         await run;
         return (elapsed, allocated);
-    }
-
-    private static string LoadAverage()
-    {
-        try
-        {
-            return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
-        }
-        catch (IOException)
-        {
-            return "unknown";
-        }
     }
 }

@@ -52,7 +52,7 @@ internal static class UpdateScenarios
             await ServiceScenarios.DrainManagersAsync(swarm, leader);
             var batches = (Replicas + Parallelism - 1) / Parallelism;
             var minimum = ((batches - 1) * Delay) + Monitor;
-            Console.WriteLine($"load average at the start: {LoadAverage()}");
+            Console.WriteLine($"load average at the start: {HostLoad.Averages(" / ")}");
             Console.WriteLine(
                 $"{Managers} manager (drained) + {Workers} workers, heartbeat {Heartbeat.TotalSeconds:0} s, process executor; {Replicas} replicas of `/bin/sleep 3600` " +
                 $"updated by changing {VersionVariable} 1 -> 2; parallelism {Parallelism}, delay {Delay.TotalSeconds:0} s, monitor {Monitor.TotalSeconds:0} s, failure action pause; " +
@@ -103,7 +103,7 @@ internal static class UpdateScenarios
                 await RollbackOnFailureAsync(swarm, leader);
             }
 
-            Console.WriteLine($"load average at the end: {LoadAverage()}");
+            Console.WriteLine($"load average at the end: {HostLoad.Averages(" / ")}");
             return 0;
         }
         finally
@@ -391,18 +391,6 @@ internal static class UpdateScenarios
     /// <summary>Milliseconds from <paramref name="origin"/> to <paramref name="value"/> (one host, one clock), signed.</summary>
     private static string Offset(DateTimeOffset? value, DateTimeOffset origin) =>
         value is { } v ? (v - origin).TotalMilliseconds.ToString("+0;-0", CultureInfo.InvariantCulture) : "-";
-
-    private static string LoadAverage()
-    {
-        try
-        {
-            return string.Join(" / ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
-        }
-        catch (IOException)
-        {
-            return "unknown";
-        }
-    }
 
     /// <summary>One completed update: what the watch saw and what the tasks' timestamps say.</summary>
     private sealed record UpdateRun(

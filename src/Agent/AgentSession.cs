@@ -161,10 +161,7 @@ public sealed partial class AgentSession : IDisposable
             while (!cancellationToken.IsCancellationRequested)
             {
                 var address = PickManager(failedSinceLastSession);
-                foreach (var gone in _channels.Keys.Where(a => Managers.All(m => m.Addr != a)).ToList())
-                {
-                    DropChannel(gone);
-                }
+                DropChannelsOfUnlistedManagers();
 
                 var established = false;
                 try
@@ -246,6 +243,15 @@ public sealed partial class AgentSession : IDisposable
         }
 
         return channel;
+    }
+
+    private void DropChannelsOfUnlistedManagers()
+    {
+        var listed = Managers.Select(m => m.Addr).ToHashSet(StringComparer.Ordinal);
+        foreach (var address in _channels.Keys.Where(a => !listed.Contains(a)).ToList())
+        {
+            DropChannel(address);
+        }
     }
 
     private void DropChannel(string address)

@@ -188,11 +188,7 @@ public sealed class PartitionTests : LocalSwarmTests
     /// <summary>The cut-off worker goes DOWN and each of its tasks is replaced, in its slot, on another node.</summary>
     private static async Task ExpectDownAndReplacedAsync(LocalSwarm swarm, SwarmNodeProcess manager, SwarmNodeProcess victim, string id, List<SwarmTask> lost, long cut)
     {
-        await swarm.WaitForNodesAsync(
-            list => list.Single(n => n.ID == victim.NodeId).Status.State == NodeStates.Down,
-            $"{victim.Name} DOWN",
-            Deadline,
-            Cancellation);
+        await swarm.WaitForNodeStateAsync(victim, NodeStates.Down, $"{victim.Name} DOWN", Deadline, Cancellation);
         Output?.WriteLine($"{victim.Name} DOWN {Stopwatch.GetElapsedTime(cut).TotalMilliseconds:0} ms after the fault (heartbeat {Heartbeat.TotalMilliseconds:0} ms)");
         List<SwarmTask> last = [];
         await swarm.WaitForAsync(
@@ -217,11 +213,7 @@ public sealed class PartitionTests : LocalSwarmTests
     /// <summary>After the heal the worker is READY again, its old task processes end, and no slot has two tasks RUNNING.</summary>
     private static async Task ExpectRecoveredAsync(LocalSwarm swarm, SwarmNodeProcess manager, SwarmNodeProcess victim, string id, List<TaskProcess> lostProcesses, long healed)
     {
-        await swarm.WaitForNodesAsync(
-            list => list.Single(n => n.ID == victim.NodeId).Status.State == NodeStates.Ready,
-            $"{victim.Name} READY again after the heal",
-            Deadline,
-            Cancellation);
+        await swarm.WaitForNodeStateAsync(victim, NodeStates.Ready, $"{victim.Name} READY again after the heal", Deadline, Cancellation);
         Output?.WriteLine($"{victim.Name} READY {Stopwatch.GetElapsedTime(healed).TotalMilliseconds:0} ms after the heal");
         await swarm.WaitForAsync(
             _ => Task.FromResult(!lostProcesses.Any(p => p.IsAlive())),

@@ -50,11 +50,7 @@ public sealed class SwarmProcessTests : LocalSwarmTests
 
         var killed = Stopwatch.GetTimestamp();
         await victim.KillAsync();
-        var nodes = await swarm.WaitForNodesAsync(
-            list => list.Single(n => n.ID == victim.NodeId).Status.State == NodeStates.Down,
-            "w1 DOWN after its kill -9",
-            (3 * heartbeat) + TimeSpan.FromSeconds(5),
-            cancellationToken: Cancellation);
+        var nodes = await swarm.WaitForNodeStateAsync(victim, NodeStates.Down, "w1 DOWN after its kill -9", (3 * heartbeat) + TimeSpan.FromSeconds(5), Cancellation);
         var elapsed = Stopwatch.GetElapsedTime(killed);
 
         Output?.WriteLine($"w1 DOWN {elapsed.TotalMilliseconds:0} ms after kill -9 (heartbeat {heartbeat.TotalMilliseconds:0} ms; 3 periods = {3 * heartbeat.TotalMilliseconds:0} ms)");
@@ -147,11 +143,7 @@ public sealed class SwarmProcessTests : LocalSwarmTests
         Assert.True(alive.All(a => readyAgain.ContainsKey(a.Name)), $"not every live node was READY again on the new leader: {string.Join(", ", readyAgain.Keys)}");
 
         // The dead leader has had its grace: it is DOWN, and unreachable as a manager.
-        var final = await swarm.WaitForNodesAsync(
-            list => list.Single(n => n.ID == leader.NodeId).Status.State == NodeStates.Down,
-            $"the killed leader {leader.Name} DOWN after the grace",
-            grace + TimeSpan.FromSeconds(10),
-            cancellationToken: Cancellation);
+        var final = await swarm.WaitForNodeStateAsync(leader, NodeStates.Down, $"the killed leader {leader.Name} DOWN after the grace", grace + TimeSpan.FromSeconds(10), Cancellation);
         Assert.Equal(Reachabilities.Unreachable, final.Single(n => n.ID == leader.NodeId).ManagerStatus?.Reachability);
         Assert.All(final.Where(n => n.ID != leader.NodeId), n => Assert.Equal(NodeStates.Ready, n.Status.State));
     }
@@ -199,7 +191,7 @@ public sealed class SwarmProcessTests : LocalSwarmTests
         Assert.Equal(400, refusal.Status);
         Assert.Contains("is not down", refusal.Message, StringComparison.Ordinal);
         await removed.KillAsync();
-        await swarm.WaitForNodesAsync(list => list.Single(n => n.ID == removed.NodeId).Status.State == NodeStates.Down, "w2 DOWN", Deadline, cancellationToken: Cancellation);
+        await swarm.WaitForNodeStateAsync(removed, NodeStates.Down, "w2 DOWN", Deadline, Cancellation);
         await newLeader.Api.RemoveNodeAsync(removed.NodeId!, cancellationToken: Cancellation);
         var after = await newLeader.Api.NodesAsync(Cancellation);
         Assert.DoesNotContain(after, n => n.ID == removed.NodeId);
